@@ -1,0 +1,52 @@
+"""evaluate: the only stage that reads the test split; scores both models on it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from stages import params, paths
+from stages.io import StageError, display_path, load_arrays, run_main, save_arrays, write_json, write_text
+from stages.metrics import confusion_csv, score, softmax
+
+log = logging.getLogger("stages.evaluate")
+
+MODELS = ("mlp", "cnn")
+SCHEMA = {"batch_size": params.integer(1, 65536)}
+
+
+def load_model(path: Path) -> keras.Model:
+    """Load a trained model safely (no arbitrary code), or say how to rebuild it."""
+    stage = f"train-{path.stem}"
+    if not path.exists():
+        raise StageError(f"{display_path(path)} is missing: run `dvc repro {stage}`")
+    try:
+        return keras.models.load_model(path, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a damaged archive
+        raise StageError(
+            f"{display_path(path)} cannot be loaded ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); "
+            f"restore it with `dvc checkout {display_path(path)}` or retrain with `dvc repro -f {stage}`"
+        ) from None
+
+
+def main() -> None:
+    p = params.load("evaluate", SCHEMA)
+    x_test, y_test = load_arrays(paths.TEST)
+    metrics, probs = {}, {}
+    for name in MODELS:
+        model = load_model(paths.model_file(name))
+        logits = model.predict(x_test, batch_size=p["batch_size"], verbose=0)
+        probs[name] = softmax(logits.astype(np.float64)).astype(np.float32)
+        metrics[name] = score(y_test, probs[name])
+        write_text(paths.confusion_file(name), confusion_csv(y_test, probs[name].argmax(axis=1)))
+        log.info("%s: test accuracy %.4f, loss %.4f, macro F1 %.4f",
+                 name, metrics[name]["accuracy"], metrics[name]["loss"], metrics[name]["macro_f1"])  # fmt: skip
+    save_arrays(paths.PREDICTIONS, **{f"probs_{name}": probs[name] for name in MODELS})
+    write_json(paths.METRICS / "evaluate.json", metrics)
+
+
+if __name__ == "__main__":
+    run_main(main)

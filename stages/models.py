@@ -1,0 +1,83 @@
+"""Keras model builders for train-mlp and train-cnn; both output logits for 10 classes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import layers
+
+from stages import params
+
+N_CLASSES = 10
+INPUT_SHAPE = (28, 28)
+
+_COMMON = {
+    "epochs": params.integer(1),
+    "batch_size": params.integer(1, 65536),
+    "learning_rate": params.number(0, 1, exclusive="min"),
+    "seed": params.integer(0),
+    "patience": params.integer(1),  # epochs without a better val_accuracy before stopping
+}
+_DROPOUT = params.number(0, 1, exclusive="max")
+
+MLP_SCHEMA = {
+    **_COMMON,
+    "hidden_units": params.list_of(params.integer(1), what="positive integers"),
+    "dropout": _DROPOUT,
+}
+
+CNN_SCHEMA = {
+    **_COMMON,
+    "filters": params.list_of(
+        # Each block halves the 28x28 input by pooling: four blocks leave 1x1.
+        params.integer(1),
+        what="positive integers (one conv block each)",
+        max_length=4,
+    ),
+    "convs_per_block": params.integer(1, 4),
+    "kernel_size": params.integer(1, 7),
+    "batch_norm": params.boolean(),
+    "conv_dropout": _DROPOUT,
+    "dense_units": params.integer(1),
+    "dense_dropout": _DROPOUT,
+}
+
+
+def build_mlp(p: dict[str, Any]) -> keras.Model:
+    """Flatten -> [Dense(relu) -> Dropout] per hidden layer -> Dense(10) logits (seeds 001/003)."""
+    model = keras.Sequential(name="mlp")
+    model.add(keras.Input(INPUT_SHAPE))
+    model.add(layers.Flatten())
+    for units in p["hidden_units"]:
+        model.add(layers.Dense(units, activation="relu"))
+        if p["dropout"]:
+            model.add(layers.Dropout(p["dropout"]))
+    model.add(layers.Dense(N_CLASSES, name="logits"))
+    return model
+
+
+def build_cnn(p: dict[str, Any]) -> keras.Model:
+    """Conv blocks (conv [-> BN] -> relu, pooled, dropout) -> Dense -> Dropout -> Dense(10) (seed 002)."""
+    model = keras.Sequential(name="cnn")
+    model.add(keras.Input(INPUT_SHAPE))
+    model.add(layers.Reshape((*INPUT_SHAPE, 1)))
+    for filters in p["filters"]:
+        for _ in range(p["convs_per_block"]):
+            # With batch-norm the conv bias is redundant: BN's beta does that job.
+            model.add(layers.Conv2D(filters, p["kernel_size"], padding="same", use_bias=not p["batch_norm"]))
+            if p["batch_norm"]:
+                model.add(layers.BatchNormalization())
+            model.add(layers.Activation("relu"))
+        model.add(layers.MaxPooling2D())
+        if p["conv_dropout"]:
+            model.add(layers.Dropout(p["conv_dropout"]))
+    model.add(layers.Flatten())
+    model.add(layers.Dense(p["dense_units"], use_bias=not p["batch_norm"]))
+    if p["batch_norm"]:
+        model.add(layers.BatchNormalization())
+    model.add(layers.Activation("relu"))
+    if p["dense_dropout"]:
+        model.add(layers.Dropout(p["dense_dropout"]))
+    model.add(layers.Dense(N_CLASSES, name="logits"))
+    return model

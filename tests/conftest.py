@@ -1,0 +1,56 @@
+"""Tiny synthetic Fashion-MNIST-shaped data that the tests write themselves."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stages.idx import IdxSpec, encode
+
+
+@dataclass
+class TinyIdx:
+    """Four IDX files in `directory` (gzipped) and the specs that accept exactly them."""
+
+    directory: Path
+    specs: tuple[IdxSpec, ...]
+    arrays: dict[str, np.ndarray]
+
+
+def synthetic_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`n` images whose class is learnable: class c lights up row band c, over noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n, dtype=np.uint8) % 10
+    rng.shuffle(labels)
+    images = rng.integers(0, 60, size=(n, 28, 28), dtype=np.uint8)
+    for i, c in enumerate(labels):
+        images[i, 2 + 2 * c : 4 + 2 * c, 4:24] = 220
+    return images, labels
+
+
+def write_idx_dir(directory: Path, n_train: int = 200, n_test: int = 50) -> TinyIdx:
+    directory.mkdir(parents=True, exist_ok=True)
+    x_train, y_train = synthetic_split(n_train, seed=1)
+    x_test, y_test = synthetic_split(n_test, seed=2)
+    arrays = {
+        "train-images-idx3-ubyte": x_train,
+        "train-labels-idx1-ubyte": y_train,
+        "t10k-images-idx3-ubyte": x_test,
+        "t10k-labels-idx1-ubyte": y_test,
+    }
+    specs = []
+    for name, array in arrays.items():
+        data = encode(array)
+        (directory / f"{name}.gz").write_bytes(gzip.compress(data))
+        specs.append(IdxSpec(name, hashlib.sha256(data).hexdigest(), len(array)))
+    return TinyIdx(directory, tuple(specs), arrays)
+
+
+@pytest.fixture
+def tiny_idx(tmp_path: Path) -> TinyIdx:
+    return write_idx_dir(tmp_path / "source")

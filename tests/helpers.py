@@ -1,0 +1,79 @@
+"""A real git + DVC repository holding a copy of the project, for the pipeline tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[1]
+DEBIAN_DATA = Path("/usr/share/datasets/fashion-mnist")
+BIN = Path(sys.executable).parent
+
+
+def tool_env() -> dict[str, str]:
+    """Run dvc, git and the stages' `python` from this interpreter's environment, quietly."""
+    return {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DVC_NO_ANALYTICS": "1",
+        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
+        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid",
+    }  # fmt: skip
+
+
+def require_real_data() -> Path:
+    """The Debian dataset directory; its absence is a setup error, not a reason to skip."""
+    if not (DEBIAN_DATA / "train-images-idx3-ubyte.gz").is_file():
+        raise RuntimeError(f"{DEBIAN_DATA} is missing: run `./run setup` (installs dataset-fashion-mnist)")
+    return DEBIAN_DATA
+
+
+class Project:
+    """A copy of the pipeline (stages, dvc.yaml, params.yaml) in its own git + DVC repo."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        shutil.copytree(PROJECT / "stages", root / "stages", ignore=shutil.ignore_patterns("__pycache__"))
+        for name in ("dvc.yaml", "params.yaml"):
+            shutil.copy(PROJECT / name, root / name)
+        self.run("git", "init", "-q", "-b", "main")
+        self.run("dvc", "init", "-q")
+        self.run("dvc", "config", "core.autostage", "true")
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(args, cwd=self.root, env=tool_env(), capture_output=True, text=True)
+        if check and proc.returncode:
+            raise AssertionError(f"{' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def set_params(self, **sections: dict[str, Any]) -> None:
+        path = self.root / "params.yaml"
+        document = yaml.safe_load(path.read_text())
+        for section, values in sections.items():
+            document[section].update(values)
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    def repro(self, *args: str) -> list[str]:
+        """`dvc repro`; returns the stages that ran, in order."""
+        out = self.run("dvc", "repro", *args).stdout
+        return re.findall(r"Running stage '([\w-]+)'", out)
+
+    def commit(self, message: str) -> None:
+        self.run("git", "add", "-A")
+        self.run("git", "commit", "-q", "-m", message)
+
+
+TINY_PARAMS = {
+    "fetch": {"sources": [str(DEBIAN_DATA)]},
+    "preprocess": {"train_limit": 2000, "test_limit": 1000, "val_size": 500},
+    "train_mlp": {"epochs": 1},
+    "train_cnn": {"epochs": 1, "filters": [8, 16], "dense_units": 32},
+    "report": {"grid_size": 9},
+}

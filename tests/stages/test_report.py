@@ -1,0 +1,58 @@
+import re
+
+import numpy as np
+
+from stages.idx import CLASS_NAMES
+from stages.report import Figure, Heading, Para, Table, build_report, to_html, to_markdown
+from tests.conftest import synthetic_split
+
+P = {"grid_size": 9, "top_confusions": 3, "seed": 0}
+
+
+def _inputs():
+    images, labels = synthetic_split(60, seed=0)
+    rng = np.random.default_rng(0)
+    probs = {n: rng.dirichlet(np.ones(10), size=60).astype(np.float32) for n in ("mlp", "cnn")}
+    per_class = {c: {"precision": 0.5, "recall": 0.5, "f1": 0.5} for c in CLASS_NAMES}
+    evaluation = {n: {"accuracy": 0.9, "loss": 0.3, "macro_f1": 0.89, "per_class": per_class} for n in probs}
+    training = {
+        n: {
+            "best_epoch": 2,
+            "epochs_run": 3,
+            "val_accuracy": 0.91,
+            "val_loss": 0.3,
+            "train_seconds": 12.0,
+            "params": 1234,
+        }  # fmt: skip
+        for n in probs
+    }
+    epochs = np.arange(1.0, 4.0)
+    history = {"epoch": epochs, "loss": 1 / epochs, "accuracy": 0.8 + epochs / 100, "val_loss": 1 / epochs,
+               "val_accuracy": 0.8 + epochs / 50, "seconds": np.full(3, 4.0)}  # fmt: skip
+    return P, evaluation, training, {"mlp": history, "cnn": history}, probs, images, labels
+
+
+def test_report_has_every_section_and_figure():
+    blocks = build_report(*_inputs())
+    headings = [b.text for b in blocks if isinstance(b, Heading)]
+    assert headings == [
+        "MLP vs CNN", "Per class (test set)", "Confusion matrices (test set)", "Most-confused class pairs",
+        "Learning curves", "Accuracy vs training time", "Predictions on test images",
+    ]  # fmt: skip
+    figures = {b.name: b.png for b in blocks if isinstance(b, Figure)}
+    assert set(figures) == {"confusion", "learning_curves", "accuracy_vs_time", "predictions_mlp", "predictions_cnn"}
+    assert all(png.startswith(b"\x89PNG") for png in figures.values())
+    comparison = next(b for b in blocks if isinstance(b, Table))
+    assert comparison.rows[0] == ["test accuracy", "90.00%", "90.00%"]
+    pairs = [b for b in blocks if isinstance(b, Table)][2]
+    assert len(pairs.rows) == 6 and all(int(r[3]) > 0 for r in pairs.rows)
+
+
+def test_markdown_links_figures_and_html_embeds_them():
+    blocks = [Heading("A"), Para("x < y"), Table(["k", "v"], [["a", "1"]]), Figure("f", "alt", b"\x89PNGdata")]
+    md = to_markdown(blocks, "T")
+    assert "![alt](figures/f.png)" in md and "| a | 1 |" in md
+    page = to_html(blocks, "T")
+    assert "x &lt; y" in page
+    assert "data:image/png;base64," in page
+    assert not re.search(r'src="(?!data:)', page)  # self-contained: no external files

@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+
+from stages.models import build_cnn, build_mlp
+from stages.preprocess import normalize
+from stages.training import HISTORY_COLUMNS, history_csv, seed_everything, summarize, train
+from tests.conftest import synthetic_split
+
+COMMON = {"epochs": 2, "batch_size": 32, "learning_rate": 0.003, "seed": 7, "patience": 3}
+MLP = {**COMMON, "hidden_units": [32], "dropout": 0.1}
+CNN = {**COMMON, "filters": [4, 8], "convs_per_block": 1, "kernel_size": 3, "batch_norm": True,
+       "conv_dropout": 0.1, "dense_units": 16, "dense_dropout": 0.2}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_splits():
+    x_train, y_train = synthetic_split(300, seed=1)
+    x_val, y_val = synthetic_split(100, seed=2)
+    x_train, (x_val,), _ = normalize(x_train, [x_val], "scale")
+    return (x_train, y_train), (x_val, y_val)
+
+
+@pytest.mark.parametrize(("build", "p"), [(build_mlp, MLP), (build_cnn, CNN)], ids=["mlp", "cnn"])
+def test_models_map_images_to_ten_logits(build, p):
+    model = build(p)
+    assert model.output_shape == (None, 10)
+    assert model.layers[-1].get_config()["activation"] == "linear"
+
+
+def _train_once(build, p, splits):
+    seed_everything(p["seed"])
+    model = build(p)
+    history = train(model, *splits, p)
+    return model, history
+
+
+@pytest.mark.parametrize(("build", "p"), [(build_mlp, MLP), (build_cnn, CNN)], ids=["mlp", "cnn"])
+def test_same_params_give_the_same_model(build, p, tiny_splits):
+    model_a, history_a = _train_once(build, p, tiny_splits)
+    model_b, history_b = _train_once(build, p, tiny_splits)
+    for wa, wb in zip(model_a.get_weights(), model_b.get_weights(), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]  # noqa: E731
+    assert strip(history_a) == strip(history_b)
+    assert [row["epoch"] for row in history_a] == [1, 2]
+
+
+def test_training_learns_the_synthetic_classes(tiny_splits):
+    _, history = _train_once(build_mlp, {**MLP, "epochs": 5}, tiny_splits)
+    assert history[-1]["val_accuracy"] > 0.5  # chance is 0.1
+
+
+def test_early_stopping_keeps_the_best_epoch(tiny_splits):
+    # A learning rate this large wrecks the model after the first epochs; patience 1 stops it.
+    model, history = _train_once(build_mlp, {**MLP, "epochs": 30, "patience": 1, "learning_rate": 0.9}, tiny_splits)
+    summary = summarize(model, history)
+    assert summary["epochs_run"] < 30
+    assert summary["val_accuracy"] == round(max(r["val_accuracy"] for r in history), 6)
+    assert summary["params"] == model.count_params()
+
+
+def test_history_csv_has_one_row_per_epoch():
+    rows = [{"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.6, "val_accuracy": 0.75, "seconds": 1.25}]
+    lines = history_csv(rows).splitlines()
+    assert lines == [",".join(HISTORY_COLUMNS), "1,0.5,0.8,0.6,0.75,1.25"]
