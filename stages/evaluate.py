@@ -28,7 +28,7 @@ def load_model(path: Path) -> keras.Model:
     except Exception as exc:  # Keras raises many types for a damaged archive
         raise StageError(
             f"{display_path(path)} cannot be loaded ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); "
-            f"restore it with `dvc checkout {display_path(path)}` or retrain with `dvc repro -f {stage}`"
+            f"restore it with `dvc checkout --force {display_path(path)}` or retrain with `dvc repro -f {stage}`"
         ) from None
 
 

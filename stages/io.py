@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import zipfile
@@ -83,8 +84,8 @@ def load_arrays(path: Path, keys: tuple[str, ...] = ("x", "y")) -> tuple[np.ndar
         raise StageError(f"{display_path(path)} is missing: run `dvc repro` (or `dvc checkout`) to build it") from None
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
         raise StageError(
-            f"{display_path(path)} is unreadable ({exc}): "
-            "restore it with `dvc checkout` or rebuild it with `dvc repro -f`"
+            f"{display_path(path)} is unreadable ({exc}): restore it with "
+            f"`dvc checkout --force {display_path(path)}` or rebuild it with `dvc repro -f`"
         ) from None
 
 
@@ -103,8 +104,18 @@ def run_main(main: Callable[[], None]) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    # SIGTERM (a scheduler or `kill`) unwinds like Ctrl-C, so temp files are removed on the way out.
+    signal.signal(signal.SIGTERM, _interrupt)
+    logger = logging.getLogger(main.__module__)
     try:
         main()
     except StageError as exc:
-        logging.getLogger(main.__module__).error("%s", exc)
+        logger.error("%s", exc)
         sys.exit(1)
+    except KeyboardInterrupt:
+        logger.error("interrupted: nothing was written as finished; rerun the stage to continue")
+        sys.exit(130)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

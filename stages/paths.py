@@ -17,6 +17,8 @@ MODELS = ROOT / "models"
 METRICS = ROOT / "metrics"
 PLOTS = ROOT / "plots"
 REPORTS = ROOT / "reports"
+# Per-epoch state of unfinished training runs: outside DVC's outs, removed when a stage completes.
+CHECKPOINTS = ROOT / "checkpoints"
 
 
 def model_file(name: str) -> Path:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import logging
+import math
+import shutil
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -15,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from stages import params, paths
-from stages.io import atomic_path, load_arrays, write_json, write_text
+from stages.io import atomic_path, load_arrays, save_arrays, write_json, write_text
 
 log = logging.getLogger("stages.training")
 
@@ -36,13 +41,17 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-class _EpochRecorder(keras.callbacks.Callback):
-    """Collects one history row per epoch and, outside a terminal, logs it as one line."""
+class _EpochLoop(keras.callbacks.Callback):
+    """Per epoch: record the history row, log it (outside a terminal), keep the best weights by
+    validation accuracy, stop after `patience` epochs without a better one, and checkpoint all
+    of that, so a killed run resumes from its last completed epoch."""
 
-    def __init__(self, name: str, epochs: int, log_lines: bool):
+    def __init__(self, name: str, p: dict[str, Any], *, log_lines: bool, checkpoint: Checkpoint | None):
         super().__init__()
-        self.name, self.epochs, self.log_lines = name, epochs, log_lines
+        self.name, self.epochs, self.patience = name, p["epochs"], p["patience"]
+        self.log_lines, self.checkpoint = log_lines, checkpoint
         self.rows: list[dict[str, float]] = []
+        self.best, self.wait, self.best_weights = -math.inf, 0, None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._start = time.perf_counter()
@@ -58,38 +67,113 @@ class _EpochRecorder(keras.callbacks.Callback):
                 self.name, row["epoch"], self.epochs, row["loss"], row["accuracy"],
                 row["val_loss"], row["val_accuracy"], row["seconds"],
             )  # fmt: skip
+        if row["val_accuracy"] > self.best:
+            self.best, self.wait, self.best_weights = row["val_accuracy"], 0, self.model.get_weights()
+        else:
+            self.wait += 1
+        if self.wait >= self.patience:
+            self.model.stop_training = True
+        if self.checkpoint:
+            self.checkpoint.save(self.model, self)
+
+    @property
+    def finished(self) -> bool:
+        return self.wait >= self.patience or len(self.rows) >= self.epochs
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class Checkpoint:
+    """The state of an unfinished training run in one directory, outside DVC's outs: the model
+    with its optimizer after the last completed epoch, the best weights so far and the history.
+
+    `fingerprint` names what the run was started from (params, inputs, code); a checkpoint with
+    another fingerprint is stale and ignored.
+    """
+
+    def __init__(self, directory: Path, fingerprint: str):
+        self.directory, self.fingerprint = directory, fingerprint
+
+    def save(self, model: keras.Model, loop: _EpochLoop) -> None:
+        epoch = len(loop.rows)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.directory / f"epoch-{epoch}.keras") as tmp:
+            model.save(tmp)
+        save_arrays(self.directory / f"best-{epoch}.npz", **{f"w{i}": w for i, w in enumerate(loop.best_weights)})
+        # state.json is written last and names the epoch: a kill at any point leaves it
+        # pointing at files that are complete.
+        state = {"fingerprint": self.fingerprint, "epoch": epoch, "rows": loop.rows,
+                 "best": loop.best, "wait": loop.wait}  # fmt: skip
+        write_json(self.directory / "state.json", state)
+        for old in self.directory.glob("*"):
+            if old.name not in (f"epoch-{epoch}.keras", f"best-{epoch}.npz", "state.json"):
+                old.unlink()
+        log.info("%s: checkpoint saved after epoch %d", loop.name, epoch)
+
+    def restore(self, loop: _EpochLoop) -> keras.Model | None:
+        """The model to continue from, with `loop` set to where the run stopped; None if there is
+        no usable checkpoint."""
+        try:
+            state = json.loads((self.directory / "state.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        if state.get("fingerprint") != self.fingerprint:
+            log.info("%s: ignoring a checkpoint of other params, data or code", loop.name)
+            self.remove()
+            return None
+        epoch = state["epoch"]
+        model = keras.models.load_model(self.directory / f"epoch-{epoch}.keras", safe_mode=True)
+        with np.load(self.directory / f"best-{epoch}.npz", allow_pickle=False) as best:
+            loop.best_weights = [best[f"w{i}"] for i in range(len(best.files))]
+        loop.rows, loop.best, loop.wait = state["rows"], state["best"], state["wait"]
+        log.info("%s: resuming after epoch %d from %s", loop.name, epoch, self.directory)
+        return model
+
+    def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def train(
-    model: keras.Model,
+    build: Callable[[dict[str, Any]], keras.Model],
     train: tuple[np.ndarray, np.ndarray],
     val: tuple[np.ndarray, np.ndarray],
     p: dict[str, Any],
     *,
     progress_bar: bool = False,
-) -> list[dict[str, float]]:
-    """Fit `model` with Adam on logits; stop early on validation accuracy, keeping the best epoch.
+    checkpoint: Checkpoint | None = None,
+) -> tuple[keras.Model, list[dict[str, float]]]:
+    """Build and fit a model with Adam on logits, stopping early on validation accuracy and
+    returning the best epoch's weights; resumes from `checkpoint` when it holds an unfinished run.
 
-    Returns the per-epoch history (HISTORY_COLUMNS), one row per epoch that ran.
+    Returns the model and its per-epoch history (HISTORY_COLUMNS), one row per epoch that ran.
     """
-    model.compile(
-        optimizer=keras.optimizers.Adam(p["learning_rate"]),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    recorder = _EpochRecorder(model.name, p["epochs"], log_lines=not progress_bar)
-    stop = keras.callbacks.EarlyStopping(
-        monitor="val_accuracy", mode="max", patience=p["patience"], restore_best_weights=True
-    )
+    seed_everything(p["seed"])
+    model = build(p)
+    loop = _EpochLoop(model.name, p, log_lines=not progress_bar, checkpoint=checkpoint)
+    resumed = checkpoint.restore(loop) if checkpoint else None
+    if resumed is not None:
+        model = resumed
+    else:
+        model.compile(
+            optimizer=keras.optimizers.Adam(p["learning_rate"]),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+    if loop.finished:  # killed after its last epoch was checkpointed
+        model.set_weights(loop.best_weights)
+        return model, loop.rows
     model.fit(
-        make_dataset(*train, batch_size=p["batch_size"], shuffle_seed=p["seed"]),
+        make_dataset(*train, batch_size=p["batch_size"], shuffle_seed=p["seed"] + len(loop.rows)),
         validation_data=make_dataset(*val, batch_size=max(p["batch_size"], 1024)),
+        initial_epoch=len(loop.rows),
         epochs=p["epochs"],
-        callbacks=[recorder, stop],
+        callbacks=[loop],
         verbose=1 if progress_bar else 0,
         shuffle=False,  # the dataset reshuffles itself, seeded
     )
-    return recorder.rows
+    return model, loop.rows
 
 
 def summarize(model: keras.Model, history: list[dict[str, float]]) -> dict[str, Any]:
@@ -114,21 +198,28 @@ def history_csv(history: list[dict[str, float]]) -> str:
     return out.getvalue()
 
 
+def _fingerprint(p: dict[str, Any], name: str) -> str:
+    """What a training run depends on: its params, its inputs and the stages' code."""
+    digest = hashlib.sha256(json.dumps({"stage": name, **p}, sort_keys=True).encode())
+    for path in (paths.TRAIN, paths.VAL, *sorted(paths.ROOT.joinpath("stages").glob("*.py"))):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def run_training_stage(name: str, build: Callable[[dict[str, Any]], keras.Model], schema: params.Schema) -> None:
     """Main of train-<name>: validate params, train on train/val, write model, history and metrics."""
     p = params.load(f"train_{name}", schema)
     train_split = load_arrays(paths.TRAIN)
     val_split = load_arrays(paths.VAL)
-    seed_everything(p["seed"])
-    model = build(p)
-    log.info("%s: %d parameters, %d training images, %d validation images",
-             name, model.count_params(), len(train_split[1]), len(val_split[1]))  # fmt: skip
-    history = train(model, train_split, val_split, p, progress_bar=sys.stdout.isatty())
+    checkpoint = Checkpoint(paths.CHECKPOINTS / f"train_{name}", _fingerprint(p, name))
+    log.info("%s: %d training images, %d validation images", name, len(train_split[1]), len(val_split[1]))
+    model, history = train(build, train_split, val_split, p, progress_bar=sys.stdout.isatty(), checkpoint=checkpoint)
     summary = summarize(model, history)
     with atomic_path(paths.model_file(name)) as tmp:
         model.save(tmp)
     write_text(paths.history_file(name), history_csv(history))
     write_json(paths.training_metrics_file(name), summary)
+    checkpoint.remove()
     log.info(
         "%s: kept epoch %d of %d, val_accuracy %.4f, %.0fs",
         *(name, summary["best_epoch"], summary["epochs_run"], summary["val_accuracy"], summary["train_seconds"]),

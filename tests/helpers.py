@@ -36,19 +36,23 @@ def require_real_data() -> Path:
 
 
 class Project:
-    """A copy of the pipeline (stages, dvc.yaml, params.yaml) in its own git + DVC repo."""
+    """A copy of the project (stages, flows, dvc.yaml, params.yaml, prefect.yaml) in its own
+    git + DVC repo."""
 
     def __init__(self, root: Path):
         self.root = root
-        shutil.copytree(PROJECT / "stages", root / "stages", ignore=shutil.ignore_patterns("__pycache__"))
-        for name in ("dvc.yaml", "params.yaml"):
+        for package in ("stages", "flows"):
+            shutil.copytree(PROJECT / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
+        for name in ("dvc.yaml", "params.yaml", "prefect.yaml"):
             shutil.copy(PROJECT / name, root / name)
         self.run("git", "init", "-q", "-b", "main")
         self.run("dvc", "init", "-q")
         self.run("dvc", "config", "core.autostage", "true")
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(args, cwd=self.root, env=tool_env(), capture_output=True, text=True)
+    def run(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(args, cwd=self.root, env={**tool_env(), **(env or {})}, capture_output=True, text=True)
         if check and proc.returncode:
             raise AssertionError(f"{' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
         return proc

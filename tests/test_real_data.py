@@ -9,7 +9,7 @@ from stages.metrics import score, softmax
 from stages.models import MLP_SCHEMA, build_mlp
 from stages.preprocess import SCHEMA as PREPROCESS_SCHEMA
 from stages.preprocess import preprocess
-from stages.training import seed_everything, train
+from stages.training import train
 from tests.helpers import require_real_data
 
 pytestmark = pytest.mark.slow
@@ -27,9 +27,7 @@ def test_one_mlp_epoch_on_the_real_data(tmp_path):
     assert stats["splits"]["test"]["count"] == 10000
 
     p = {**params.load("train_mlp", MLP_SCHEMA), "epochs": 1}
-    seed_everything(p["seed"])
-    model = build_mlp(p)
-    history = train(model, splits["train"], splits["val"], p)
+    model, history = train(build_mlp, splits["train"], splits["val"], p)
     assert history[0]["val_accuracy"] > 0.80
 
     x_test, y_test = splits["test"]

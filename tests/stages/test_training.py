@@ -3,7 +3,7 @@ import pytest
 
 from stages.models import build_cnn, build_mlp
 from stages.preprocess import normalize
-from stages.training import HISTORY_COLUMNS, history_csv, seed_everything, summarize, train
+from stages.training import HISTORY_COLUMNS, Checkpoint, history_csv, summarize, train
 from tests.conftest import synthetic_split
 
 COMMON = {"epochs": 2, "batch_size": 32, "learning_rate": 0.003, "seed": 7, "patience": 3}
@@ -27,11 +27,8 @@ def test_models_map_images_to_ten_logits(build, p):
     assert model.layers[-1].get_config()["activation"] == "linear"
 
 
-def _train_once(build, p, splits):
-    seed_everything(p["seed"])
-    model = build(p)
-    history = train(model, *splits, p)
-    return model, history
+def _train_once(build, p, splits, checkpoint=None):
+    return train(build, *splits, p, checkpoint=checkpoint)
 
 
 @pytest.mark.parametrize(("build", "p"), [(build_mlp, MLP), (build_cnn, CNN)], ids=["mlp", "cnn"])
@@ -63,3 +60,21 @@ def test_history_csv_has_one_row_per_epoch():
     rows = [{"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.6, "val_accuracy": 0.75, "seconds": 1.25}]
     lines = history_csv(rows).splitlines()
     assert lines == [",".join(HISTORY_COLUMNS), "1,0.5,0.8,0.6,0.75,1.25"]
+
+
+def test_a_checkpointed_run_resumes_where_it_stopped(tiny_splits, tmp_path):
+    p = {**MLP, "epochs": 4, "patience": 10}
+    directory = tmp_path / "ckpt"
+    # A run that "dies" after two epochs: same params, epochs cut to 2, checkpoint kept.
+    _train_once(build_mlp, {**p, "epochs": 2}, tiny_splits, Checkpoint(directory, "fp"))
+    assert sorted(f.name for f in directory.iterdir()) == ["best-2.npz", "epoch-2.keras", "state.json"]
+    model, history = _train_once(build_mlp, p, tiny_splits, Checkpoint(directory, "fp"))
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
+    assert history[-1]["val_accuracy"] > 0.5
+
+
+def test_a_checkpoint_of_other_params_is_ignored(tiny_splits, tmp_path):
+    directory = tmp_path / "ckpt"
+    _train_once(build_mlp, {**MLP, "epochs": 1}, tiny_splits, Checkpoint(directory, "old"))
+    _, history = _train_once(build_mlp, {**MLP, "epochs": 2}, tiny_splits, Checkpoint(directory, "new"))
+    assert [row["epoch"] for row in history] == [1, 2]

@@ -1,0 +1,218 @@
+"""The Prefect flow over dvc.yaml: one task per DVC stage, DVC deciding what runs.
+
+Each task runs `dvc repro --single-item STAGE`, so DVC alone decides whether a stage runs, is
+skipped or is restored from its run-cache, and DVC alone writes dvc.lock: the flow and
+`dvc repro` share one cache and one record.
+
+    python -m flows.pipeline run [--target STAGE]... [--force] [--set train_cnn.epochs=3]...
+    python -m flows.pipeline serve --cron "0 2 * * *"      (or --interval SECONDS)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from graphlib import TopologicalSorter
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOW_NAME = "fmnist-pipeline"
+# Only fetch touches the network; a mirror's hiccup is worth retrying, a training bug is not.
+RETRIES = {"fetch": {"retries": 3, "retry_delay_seconds": [2, 5, 15]}}
+
+_STATUS = (
+    (re.compile(r"^Running stage '(?P<stage>[^']+)'"), "ran"),
+    (re.compile(r"^Stage '(?P<stage>[^']+)' is cached - skipping run"), "restored"),
+    (re.compile(r"^Stage '(?P<stage>[^']+)' didn't change, skipping"), "skipped"),
+)
+
+
+@dataclass
+class StageResult:
+    stage: str
+    status: str  # ran | skipped | restored
+    seconds: float
+
+
+def _env() -> dict[str, str]:
+    """DVC runs each stage as `python -m stages.X`: that python must be this environment's."""
+    return {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def _dvc(*args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(["dvc", *args], cwd=ROOT, env=_env(), capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"dvc {' '.join(args)} failed: {(proc.stderr or proc.stdout).strip()}")
+    return proc
+
+
+def stage_graph() -> dict[str, set[str]]:
+    """{stage: its upstream stages}, from DVC's own DAG of dvc.yaml."""
+    dot = _dvc("dag", "--dot").stdout
+    graph: dict[str, set[str]] = {name: set() for name in re.findall(r'^"([^"]+)";$', dot, re.M)}
+    for upstream, downstream in re.findall(r'^"([^"]+)" -> "([^"]+)";$', dot, re.M):
+        graph[downstream].add(upstream)
+    return graph
+
+
+def plan(graph: dict[str, set[str]], targets: list[str] | None) -> list[str]:
+    """The stages to reproduce, upstream first: `targets` and everything they depend on."""
+    unknown = sorted(set(targets or []) - set(graph))
+    if unknown:
+        raise ValueError(f"unknown stage {unknown[0]!r}; dvc.yaml has {', '.join(graph)}")
+    wanted, stack = set(), list(targets or graph)
+    while stack:
+        stage = stack.pop()
+        if stage not in wanted:
+            wanted.add(stage)
+            stack.extend(graph[stage])
+    order = TopologicalSorter({s: graph[s] for s in graph}).static_order()
+    return [s for s in order if s in wanted]
+
+
+def apply_overrides(overrides: list[str], path: Path | None = None) -> None:
+    """Write `section.key=value` overrides into params.yaml, as `dvc exp run -S` does, keeping
+    comments; values are YAML (`3`, `0.5`, `[32, 64]`, `null`). Only existing keys can be set."""
+    from ruamel.yaml import YAML  # DVC's own YAML library: round-trips comments and layout
+
+    if not overrides:
+        return
+    path = path or ROOT / "params.yaml"
+    yaml = YAML()
+    document = yaml.load(path.read_text())
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        parts = key.strip().split(".")
+        if not sep or len(parts) < 2 or not all(parts):
+            raise ValueError(f"override {override!r} is not of the form section.key=value")
+        node = document
+        for depth, part in enumerate(parts):
+            if not isinstance(node, dict) or part not in node:
+                allowed = ", ".join(map(str, node)) if isinstance(node, dict) else "none (not a mapping)"
+                raise ValueError(f"override {override!r}: params.yaml has no {'.'.join(parts[: depth + 1])}; "
+                                 f"keys there: {allowed}")  # fmt: skip
+            if depth < len(parts) - 1:
+                node = node[part]
+        node[parts[-1]] = YAML(typ="safe").load(raw) if raw.strip() else None
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w") as f:
+        yaml.dump(document, f)
+    os.replace(tmp, path)
+
+
+# No Prefect caching: whether a stage needs to run is DVC's decision alone.
+@task(cache_policy=NO_CACHE)
+def repro_stage(stage: str, force: bool = False) -> StageResult:
+    """`dvc repro --single-item STAGE`, its output streamed to the run log line by line."""
+    logger = get_run_logger()
+    cmd = ["dvc", "--wait-for-lock", "repro", "--single-item", *(["--force"] if force else []), stage]
+    start = time.perf_counter()
+    status, tail = "skipped", []
+    with subprocess.Popen(
+        cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip()
+            if not line:
+                continue
+            logger.info("%s", line)
+            tail = [*tail[-19:], line]
+            for pattern, name in _STATUS:
+                match = pattern.match(line)
+                if match and match["stage"] == stage:
+                    status = name
+    if proc.returncode:
+        raise RuntimeError(f"stage {stage} failed (dvc exited {proc.returncode}):\n" + "\n".join(tail))
+    return StageResult(stage, status, round(time.perf_counter() - start, 2))
+
+
+def metrics_markdown(path: Path) -> str | None:
+    """The MLP vs CNN table from evaluate's metrics, or None before evaluate has run."""
+    if not path.exists():
+        return None
+    metrics = json.loads(path.read_text())
+    models = [m for m in ("mlp", "cnn") if m in metrics]
+    rows = [
+        "| metric | " + " | ".join(m.upper() for m in models) + " |",
+        "|---|" + "---:|" * len(models),
+        *(
+            f"| {key} | " + " | ".join(f"{metrics[m][key]:.4f}" for m in models) + " |"
+            for key in ("accuracy", "loss", "macro_f1")
+        ),
+    ]
+    return "## Fashion-MNIST test metrics\n\n" + "\n".join(rows) + "\n"
+
+
+@flow(name=FLOW_NAME, log_prints=False)
+def fmnist_pipeline(
+    targets: list[str] | None = None, force: bool = False, overrides: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Reproduce the DVC pipeline stage by stage.
+
+    Args:
+        targets: stages to reproduce, with everything upstream of them (default: all).
+        force: rerun every selected stage even if DVC finds it up to date.
+        overrides: `section.key=value` params written into params.yaml first, as `dvc exp run -S`.
+    """
+    logger = get_run_logger()
+    apply_overrides(overrides or [])
+    results = []
+    for stage in plan(stage_graph(), targets):
+        run = repro_stage.with_options(name=stage, task_run_name=stage, **RETRIES.get(stage, {}))
+        results.append(run(stage, force))
+    width = max(len(r.stage) for r in results)
+    logger.info("summary:\n%s", "\n".join(f"  {r.stage:<{width}}  {r.status:<8}  {r.seconds:7.1f}s" for r in results))
+    create_table_artifact(
+        key="fmnist-stages", table=[asdict(r) for r in results], description="Each DVC stage: ran, skipped or restored"
+    )
+    markdown = metrics_markdown(ROOT / "metrics" / "evaluate.json")
+    if markdown:
+        create_markdown_artifact(key="fmnist-metrics", markdown=markdown, description="MLP vs CNN on the test split")
+    return [asdict(r) for r in results]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="fmnist-flow", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the flow once")
+    serve = sub.add_parser("serve", help="serve the flow on a schedule until interrupted")
+    for p in (run, serve):
+        p.add_argument("--target", action="append", dest="targets", help="stage to reproduce (repeatable)")
+        p.add_argument("--force", action="store_true", help="rerun stages even if up to date")
+        p.add_argument("--set", action="append", dest="overrides", metavar="SECTION.KEY=VALUE", default=[])
+    when = serve.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", help='cron schedule, e.g. "0 2 * * *" (nightly at 02:00)')
+    when.add_argument("--interval", type=float, help="seconds between runs")
+    serve.add_argument("--name", default="fmnist-served", help="deployment name")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    params = {"targets": args.targets, "force": args.force, "overrides": args.overrides}
+    if args.command == "run":
+        try:
+            fmnist_pipeline(**params)
+        except Exception as exc:  # the run log holds the details; say what failed in one line
+            logging.getLogger("flows.pipeline").error("flow failed: %s", str(exc).splitlines()[0])
+            sys.exit(1)
+    else:
+        fmnist_pipeline.serve(name=args.name, cron=args.cron, interval=args.interval, parameters=params)
+
+
+if __name__ == "__main__":
+    main()

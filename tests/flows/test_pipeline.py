@@ -1,0 +1,150 @@
+"""The Prefect flow: stage planning, param overrides, and its invariants against `dvc repro`."""
+
+import re
+
+import pytest
+import yaml
+
+from flows.pipeline import apply_overrides, metrics_markdown, plan
+from tests.helpers import TINY_PARAMS, Project, require_real_data
+
+GRAPH = {
+    "fetch": set(),
+    "preprocess": {"fetch"},
+    "train-mlp": {"preprocess"},
+    "train-cnn": {"preprocess"},
+    "evaluate": {"preprocess", "train-mlp", "train-cnn"},
+    "report": {"preprocess", "train-mlp", "train-cnn", "evaluate"},
+}
+
+
+def test_plan_orders_every_stage_upstream_first():
+    order = plan(GRAPH, None)
+    assert sorted(order) == sorted(GRAPH)
+    for stage, upstream in GRAPH.items():
+        assert all(order.index(u) < order.index(stage) for u in upstream)
+
+
+def test_plan_takes_targets_with_their_upstream_only():
+    assert plan(GRAPH, ["train-cnn"]) == ["fetch", "preprocess", "train-cnn"]
+
+
+def test_plan_names_an_unknown_stage():
+    with pytest.raises(ValueError, match="unknown stage 'train'; dvc.yaml has fetch, preprocess"):
+        plan(GRAPH, ["train"])
+
+
+PARAMS = """\
+train_cnn:
+  epochs: 20     # full run
+  filters: [32, 64]
+report:
+  seed: 0
+"""
+
+
+def test_overrides_set_yaml_values_and_keep_comments(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text(PARAMS)
+    apply_overrides(["train_cnn.epochs=3", "train_cnn.filters=[8, 16]", "report.seed=null"], path)
+    assert "# full run" in path.read_text()
+    assert yaml.safe_load(path.read_text()) == {
+        "train_cnn": {"epochs": 3, "filters": [8, 16]},
+        "report": {"seed": None},
+    }
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train_cnn.epoch=3", "params.yaml has no train_cnn.epoch; keys there: epochs, filters"),
+        ("training.epochs=3", "params.yaml has no training; keys there: train_cnn, report"),
+        ("epochs=3", "not of the form section.key=value"),
+        ("train_cnn.epochs", "not of the form section.key=value"),
+    ],
+)
+def test_bad_overrides_are_refused_before_anything_is_written(tmp_path, override, message):
+    path = tmp_path / "params.yaml"
+    path.write_text(PARAMS)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        apply_overrides(["report.seed=1", override], path)
+    assert path.read_text() == PARAMS
+
+
+def test_metrics_markdown_tables_both_models(tmp_path):
+    path = tmp_path / "evaluate.json"
+    assert metrics_markdown(path) is None
+    path.write_text('{"mlp": {"accuracy": 0.9, "loss": 0.3, "macro_f1": 0.89},'
+                    ' "cnn": {"accuracy": 0.93, "loss": 0.2, "macro_f1": 0.925}}')  # fmt: skip
+    assert "| accuracy | 0.9000 | 0.9300 |" in metrics_markdown(path)
+
+
+# --- invariants, on a real git + DVC repo with tiny params, the flow on Prefect's ephemeral server ---
+
+ALL = ["fetch", "preprocess", "train-mlp", "train-cnn", "evaluate", "report"]
+SUMMARY = re.compile(r"^\s+([\w-]+)\s+(ran|skipped|restored)\s+[\d.]+s$", re.M)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    require_real_data()
+    project = Project(tmp_path_factory.mktemp("flow"))
+    project.set_params(**TINY_PARAMS)
+    project.commit("tiny params")
+    project.prefect_env = {"PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-home")),
+                           "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}  # fmt: skip
+    return project
+
+
+def run_flow(project, *args):
+    """Run the flow in a fresh process; returns {stage: status} from its summary."""
+    proc = project.run("python", "-m", "flows.pipeline", "run", *args, env=project.prefect_env, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    return dict(SUMMARY.findall(output)), output
+
+
+@pytest.mark.slow
+def test_flow_from_nothing_leaves_dvc_with_nothing_to_do(project):
+    statuses, output = run_flow(project)
+    assert list(statuses) == [s for s in plan(GRAPH, None)]
+    assert set(statuses.values()) == {"ran"}
+    assert "Running stage 'train-cnn'" in output  # the stage's own output reached the run log
+    assert "up to date" in project.run("dvc", "status").stdout
+    assert project.repro() == []
+
+
+@pytest.mark.slow
+def test_flow_after_dvc_repro_skips_every_stage(project):
+    project.set_params(report={"grid_size": 4})
+    assert project.repro() == ["report"]
+    statuses, _ = run_flow(project)
+    assert set(statuses) == set(ALL) and set(statuses.values()) == {"skipped"}
+
+
+@pytest.mark.slow
+def test_flow_override_reruns_exactly_the_affected_stages(project):
+    statuses, _ = run_flow(project, "--set", "train_cnn.epochs=2")
+    assert {s for s, status in statuses.items() if status == "ran"} == {"train-cnn", "evaluate", "report"}
+    assert "epochs: 2" in (project.root / "params.yaml").read_text()
+    assert "up to date" in project.run("dvc", "status").stdout
+
+
+@pytest.mark.slow
+def test_flow_force_reruns_everything(project):
+    statuses, _ = run_flow(project, "--force")
+    assert set(statuses) == set(ALL) and set(statuses.values()) == {"ran"}
+    assert project.repro() == []
+
+
+@pytest.mark.slow
+def test_a_failing_stage_fails_the_flow_with_its_error_in_the_log(project):
+    project.set_params(train_mlp={"dropout": 1.5})
+    try:
+        proc = project.run("python", "-m", "flows.pipeline", "run", env=project.prefect_env, check=False)
+    finally:
+        project.set_params(train_mlp={"dropout": TINY_PARAMS.get("train_mlp", {}).get("dropout", 0.3)})
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1
+    assert "train_mlp.dropout = 1.5 is not allowed" in output
+    assert "flow failed: stage train-mlp failed" in output

@@ -1,0 +1,77 @@
+"""Scheduled runs against a real Prefect server: a served interval schedule, and the
+prefect.yaml deployment picked up by a process worker."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from tests.flows.conftest import stop
+from tests.helpers import TINY_PARAMS, Project, require_real_data
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A tiny, already reproduced project: scheduled runs find it up to date and finish fast."""
+    require_real_data()
+    project = Project(tmp_path_factory.mktemp("scheduled"))
+    project.set_params(**TINY_PARAMS)
+    project.repro()
+    project.commit("tiny pipeline")
+    return project
+
+
+def _wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(2)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def test_served_interval_schedule_runs_the_flow(project, prefect_server, tmp_path):
+    log = (tmp_path / "serve.log").open("w")
+    serve = subprocess.Popen(
+        ["python", "-m", "flows.pipeline", "serve", "--interval", "5", "--name", "every-5s"],
+        cwd=project.root, env=prefect_server.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        completed = _wait_for(
+            lambda: [
+                run
+                for run in prefect_server.flow_runs(state={"type": {"any_": ["COMPLETED"]}})
+                if run["auto_scheduled"]
+            ],
+            timeout=240,
+            what="an auto-scheduled run of the served flow to complete",
+        )
+    finally:
+        stop(serve)
+        log.close()
+    assert completed[0]["parameters"] == {"targets": None, "force": False, "overrides": []}
+    assert project.repro() == []  # the run kept DVC's record true
+
+
+def test_deployment_runs_on_a_process_worker(project, prefect_server, tmp_path):
+    env = prefect_server.env
+    project.run("prefect", "work-pool", "create", "fmnist-process", "--type", "process", env=env)
+    project.run("prefect", "--no-prompt", "deploy", "--name", "fmnist-nightly", env={**env, "PWD": str(project.root)})
+    out = project.run("prefect", "deployment", "run", "fmnist-pipeline/fmnist-nightly", env=env).stdout
+    run_id = next(line.split()[-1] for line in out.splitlines() if "UUID" in line)
+    # The worker starts elsewhere: the deployment's pull step must take it to the checkout.
+    worker = subprocess.run(
+        ["prefect", "worker", "start", "--pool", "fmnist-process", "--run-once"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    runs = prefect_server.flow_runs(id={"any_": [run_id]})
+    assert runs and runs[0]["state"]["type"] == "COMPLETED", (runs, worker.stdout[-3000:], worker.stderr[-3000:])
+    deployment = project.run("prefect", "deployment", "inspect", "fmnist-pipeline/fmnist-nightly", env=env).stdout
+    assert "0 2 * * *" in deployment
+    assert f"'directory': '{project.root}'" in deployment  # {{ $PWD }} resolved when deployed

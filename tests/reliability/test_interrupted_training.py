@@ -1,0 +1,62 @@
+"""Kill train-cnn mid-run: nothing looks finished, and the next `dvc repro` resumes."""
+
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+
+from tests.helpers import tool_env
+
+pytestmark = pytest.mark.slow
+
+EPOCHS = 10
+
+
+def _start_and_kill_after_epoch_2(project, sig: signal.Signals) -> str:
+    proc = subprocess.Popen(
+        ["dvc", "repro", "train-cnn"], cwd=project.root, env=tool_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    output = []
+    for line in proc.stdout:
+        output.append(line)
+        if "checkpoint saved after epoch 2" in line:
+            os.killpg(proc.pid, sig)
+            break
+    output.append(proc.stdout.read())
+    proc.wait(60)
+    assert proc.returncode != 0, "".join(output)
+    return "".join(output)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_killed_training_leaves_nothing_finished_and_resumes(project, sig):
+    project.set_params(train_cnn={"epochs": EPOCHS, "patience": EPOCHS})
+    _start_and_kill_after_epoch_2(project, sig)
+
+    root = project.root
+    assert not (root / "models/cnn.keras").exists()
+    assert not [p.name for p in (root / "models").iterdir() if ".tmp" in p.name]  # no temp litter
+    state = json.loads((root / "checkpoints/train_cnn/state.json").read_text())
+    assert 2 <= state["epoch"] < EPOCHS
+    assert "train-cnn" in project.run("dvc", "status").stdout  # dvc.lock does not claim it finished
+
+    proc = project.run("dvc", "repro", "train-cnn")
+    out = proc.stdout + proc.stderr
+    assert f"resuming after epoch {state['epoch']}" in out
+    history = (root / "plots/train_cnn/history.csv").read_text().splitlines()[1:]
+    assert [int(row.split(",")[0]) for row in history] == list(range(1, EPOCHS + 1))
+    assert not (root / "checkpoints/train_cnn").exists()
+    assert "up to date" in project.run("dvc", "status", "train-cnn").stdout
+
+
+def test_resumed_training_reaches_the_accuracy_of_an_uninterrupted_run(project):
+    project.set_params(train_cnn={"epochs": EPOCHS, "patience": EPOCHS})
+    _start_and_kill_after_epoch_2(project, signal.SIGKILL)
+    project.run("dvc", "repro", "train-cnn")
+    resumed = json.loads((project.root / "metrics/train_cnn.json").read_text())["val_accuracy"]
+    project.run("dvc", "repro", "--force", "train-cnn")
+    uninterrupted = json.loads((project.root / "metrics/train_cnn.json").read_text())["val_accuracy"]
+    assert abs(resumed - uninterrupted) < 0.05, (resumed, uninterrupted)

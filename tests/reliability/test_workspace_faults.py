@@ -1,0 +1,84 @@
+"""Concurrent runs, damaged artifacts and bad params, each in a real reproduced project."""
+
+import subprocess
+
+import pytest
+import yaml
+
+from tests.helpers import tool_env
+
+pytestmark = pytest.mark.slow
+
+
+def _stage(project, module):
+    """Run one stage's main directly; returns (exit code, stderr)."""
+    proc = project.run("python", "-m", f"stages.{module}", check=False)
+    return proc.returncode, proc.stderr
+
+
+def _one_line_error(stderr: str) -> str:
+    assert "Traceback" not in stderr, stderr
+    errors = [line for line in stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+def test_a_second_repro_stops_with_a_clear_message_and_the_first_finishes_intact(project):
+    project.set_params(train_cnn={"epochs": 8, "patience": 8})
+    first = subprocess.Popen(
+        ["dvc", "repro"], cwd=project.root, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    for line in first.stdout:
+        if "Running stage 'train-cnn'" in line:
+            break
+    second = project.run("dvc", "repro", check=False)
+    first.stdout.read()
+    assert first.wait(300) == 0
+    assert second.returncode != 0
+    # DVC locks what a running stage reads and writes; the second run names the blocker.
+    assert "is busy, it is being blocked by" in second.stderr and "dvc repro" in second.stderr, second.stderr
+    assert "stages" in yaml.safe_load((project.root / "dvc.lock").read_text())
+    assert "up to date" in project.run("dvc", "status").stdout
+
+
+def test_a_damaged_model_names_the_file_and_the_fix(project):
+    (project.root / "models/cnn.keras").write_bytes(b"\x00" * 100)
+    code, stderr = _stage(project, "evaluate")
+    assert code == 1
+    line = _one_line_error(stderr)
+    assert "models/cnn.keras cannot be loaded" in line
+    assert "dvc checkout --force models/cnn.keras" in line and "dvc repro -f train-cnn" in line
+    project.run("dvc", "checkout", "--force", "models/cnn.keras")  # the fix it names works
+    assert _stage(project, "evaluate")[0] == 0
+
+
+def test_a_damaged_array_file_names_the_file_and_the_fix(project):
+    path = project.root / "data/processed/test.npz"
+    path.write_bytes(path.read_bytes()[:1000])
+    code, stderr = _stage(project, "evaluate")
+    assert code == 1
+    line = _one_line_error(stderr)
+    assert "data/processed/test.npz is unreadable" in line
+    assert "dvc checkout --force data/processed/test.npz" in line
+    project.run("dvc", "checkout", "--force", "data/processed/test.npz")
+    assert _stage(project, "evaluate")[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("module", "section", "change", "message"),
+    [
+        ("train_cnn", "train_cnn", {"epoch": 3}, "unknown key train_cnn.epoch; allowed keys are epochs"),
+        ("train_cnn", "train_cnn", {"conv_dropout": 1.0}, "train_cnn.conv_dropout = 1.0 is not allowed"),
+        ("train_mlp", "train_mlp", {"learning_rate": -0.1}, "train_mlp.learning_rate = -0.1 is not allowed"),
+        ("preprocess", "preprocess", {"normalize": "minmax"}, "expected one of 'scale', 'standardize'"),
+        ("preprocess", "preprocess", {"val_size": 5000}, "val_size = 5000 gives 5000 validation images out of 2000"),
+        ("fetch", "fetch", {"sources": "/usr/share"}, "fetch.sources = '/usr/share' is not allowed"),
+    ],
+)
+def test_bad_params_stop_a_stage_before_it_writes_anything(project, module, section, change, message):
+    project.set_params(**{section: change})
+    before = {p: p.stat().st_mtime_ns for p in project.root.glob("data/**/*") if p.is_file()}
+    code, stderr = _stage(project, module)
+    assert code == 1
+    assert message in _one_line_error(stderr)
+    assert {p: p.stat().st_mtime_ns for p in project.root.glob("data/**/*") if p.is_file()} == before
