@@ -18,6 +18,9 @@ _COMMON = {
     "learning_rate": params.number(0, 1, exclusive="min"),
     "seed": params.integer(0),
     "patience": params.integer(1),  # epochs without a better val_accuracy before stopping
+    "lr_schedule": params.choice("constant", "cosine"),  # cosine: decays to 0 over `epochs`
+    "augment_flip": params.boolean(),  # random left-right flips while training
+    "augment_shift": params.number(0, 0.5, exclusive="max"),  # random shifts, as a fraction of 28 px
 }
 _DROPOUT = params.number(0, 1, exclusive="max")
 
@@ -44,10 +47,24 @@ CNN_SCHEMA = {
 }
 
 
+def _input_and_augmentation(model: keras.Sequential, p: dict[str, Any]) -> None:
+    """28x28 input as one channel, then the random augmentations, which act only in training.
+
+    Shifted-in pixels repeat the edge, which is background whatever the normalisation.
+    """
+    model.add(keras.Input(INPUT_SHAPE))
+    model.add(layers.Reshape((*INPUT_SHAPE, 1)))
+    if p["augment_flip"]:
+        model.add(layers.RandomFlip("horizontal", seed=p["seed"]))
+    if p["augment_shift"]:
+        shift = p["augment_shift"]
+        model.add(layers.RandomTranslation(shift, shift, fill_mode="nearest", seed=p["seed"] + 1))
+
+
 def build_mlp(p: dict[str, Any]) -> keras.Model:
     """Flatten -> [Dense(relu) -> Dropout] per hidden layer -> Dense(10) logits (seeds 001/003)."""
     model = keras.Sequential(name="mlp")
-    model.add(keras.Input(INPUT_SHAPE))
+    _input_and_augmentation(model, p)
     model.add(layers.Flatten())
     for units in p["hidden_units"]:
         model.add(layers.Dense(units, activation="relu"))
@@ -60,8 +77,7 @@ def build_mlp(p: dict[str, Any]) -> keras.Model:
 def build_cnn(p: dict[str, Any]) -> keras.Model:
     """Conv blocks (conv [-> BN] -> relu, pooled, dropout) -> Dense -> Dropout -> Dense(10) (seed 002)."""
     model = keras.Sequential(name="cnn")
-    model.add(keras.Input(INPUT_SHAPE))
-    model.add(layers.Reshape((*INPUT_SHAPE, 1)))
+    _input_and_augmentation(model, p)
     for filters in p["filters"]:
         for _ in range(p["convs_per_block"]):
             # With batch-norm the conv bias is redundant: BN's beta does that job.

@@ -156,8 +156,12 @@ def train(
     if resumed is not None:
         model = resumed
     else:
+        learning_rate = p["learning_rate"]
+        if p["lr_schedule"] == "cosine":
+            steps = p["epochs"] * math.ceil(len(train[1]) / p["batch_size"])
+            learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
         model.compile(
-            optimizer=keras.optimizers.Adam(p["learning_rate"]),
+            optimizer=keras.optimizers.Adam(learning_rate),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
         )

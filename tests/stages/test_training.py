@@ -6,7 +6,16 @@ from stages.preprocess import normalize
 from stages.training import HISTORY_COLUMNS, Checkpoint, history_csv, summarize, train
 from tests.conftest import synthetic_split
 
-COMMON = {"epochs": 2, "batch_size": 32, "learning_rate": 0.003, "seed": 7, "patience": 3}
+COMMON = {
+    "epochs": 2,
+    "batch_size": 32,
+    "learning_rate": 0.003,
+    "seed": 7,
+    "patience": 3,
+    "lr_schedule": "constant",
+    "augment_flip": False,
+    "augment_shift": 0.0,
+}
 MLP = {**COMMON, "hidden_units": [32], "dropout": 0.1}
 CNN = {**COMMON, "filters": [4, 8], "convs_per_block": 1, "kernel_size": 3, "batch_norm": True,
        "conv_dropout": 0.1, "dense_units": 16, "dense_dropout": 0.2}  # fmt: skip
@@ -31,7 +40,14 @@ def _train_once(build, p, splits, checkpoint=None):
     return train(build, *splits, p, checkpoint=checkpoint)
 
 
-@pytest.mark.parametrize(("build", "p"), [(build_mlp, MLP), (build_cnn, CNN)], ids=["mlp", "cnn"])
+AUGMENTED_CNN = {**CNN, "lr_schedule": "cosine", "augment_flip": True, "augment_shift": 0.1}
+
+
+@pytest.mark.parametrize(
+    ("build", "p"),
+    [(build_mlp, MLP), (build_cnn, CNN), (build_cnn, AUGMENTED_CNN)],
+    ids=["mlp", "cnn", "cnn-augmented-cosine"],
+)
 def test_same_params_give_the_same_model(build, p, tiny_splits):
     model_a, history_a = _train_once(build, p, tiny_splits)
     model_b, history_b = _train_once(build, p, tiny_splits)
