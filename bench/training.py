@@ -40,7 +40,9 @@ def _compiled(build, p: dict[str, Any]) -> keras.Model:
     return model
 
 
-def images_per_second(build, p: dict[str, Any], x: np.ndarray, y: np.ndarray, *, epochs: int, seed_style: bool) -> float:
+def images_per_second(
+    build, p: dict[str, Any], x: np.ndarray, y: np.ndarray, *, epochs: int, seed_style: bool
+) -> float:
     """Throughput of `epochs` epochs after one warm-up epoch (graph tracing is not training)."""
     model = _compiled(build, p)
     if seed_style:
@@ -70,9 +72,11 @@ def main() -> None:
         ours = images_per_second(build, p, x, y, epochs=args.epochs, seed_style=False)
         seed = images_per_second(build, p, x, y, epochs=args.epochs, seed_style=True)
         stage_rate = summary["epochs_run"] * len(y) / summary["train_seconds"]
-        rows.append((name, f"{summary['params']:,}", f"{summary['best_epoch']}/{summary['epochs_run']}",
-                     f"{summary['train_seconds']:.0f}", f"{stage_rate:.0f}", f"{summary['val_accuracy']:.4f}",
-                     f"{evaluation[name]['accuracy']:.4f}", f"{ours:.0f}", f"{seed:.0f}", f"{ours / seed:.2f}x"))  # fmt: skip
+        rows.append((
+            name, f"{summary['params']:,}", f"{summary['best_epoch']}/{summary['epochs_run']}",
+            f"{summary['train_seconds']:.0f}", f"{stage_rate:.0f}", f"{summary['val_accuracy']:.4f}",
+            f"{evaluation[name]['accuracy']:.4f}", f"{ours:.0f}", f"{seed:.0f}", f"{ours / seed:.2f}x",
+        ))  # fmt: skip
     widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
     for row in (header, *rows):
         log.info("  ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=True)))
