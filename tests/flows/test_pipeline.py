@@ -123,6 +123,15 @@ def test_flow_after_dvc_repro_skips_every_stage(project):
 
 
 @pytest.mark.slow
+def test_flow_restores_a_deleted_output_from_the_cache(project):
+    (project.root / "models/mlp.keras").unlink()
+    statuses, _ = run_flow(project)
+    assert statuses["train-mlp"] == "restored"
+    assert {s for s, status in statuses.items() if status != "skipped"} == {"train-mlp"}
+    assert (project.root / "models/mlp.keras").is_file()
+
+
+@pytest.mark.slow
 def test_flow_override_reruns_exactly_the_affected_stages(project):
     statuses, _ = run_flow(project, "--set", "train_cnn.epochs=2")
     assert {s for s, status in statuses.items() if status == "ran"} == {"train-cnn", "evaluate", "report"}
