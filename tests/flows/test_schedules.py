@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import time
 
+import httpx
 import pytest
 
 from tests.flows.conftest import stop
@@ -75,3 +76,6 @@ def test_deployment_runs_on_a_process_worker(project, prefect_server, tmp_path):
     deployment = project.run("prefect", "deployment", "inspect", "fmnist-pipeline/fmnist-nightly", env=env).stdout
     assert "0 2 * * *" in deployment
     assert f"'directory': '{project.root}'" in deployment  # {{ $PWD }} resolved when deployed
+    api = httpx.get(f"{prefect_server.api_url}/deployments/name/fmnist-pipeline/fmnist-nightly", timeout=10).json()
+    assert api["global_concurrency_limit"]["limit"] == 1  # one run at a time
+    assert api["concurrency_options"]["collision_strategy"] == "ENQUEUE"
