@@ -41,6 +41,23 @@ def test_a_second_repro_stops_with_a_clear_message_and_the_first_finishes_intact
     assert "up to date" in project.run("dvc", "status").stdout
 
 
+def test_a_flow_run_during_a_repro_fails_with_the_same_clear_message(project, tmp_path):
+    project.set_params(train_cnn={"epochs": 8, "patience": 8})
+    repro = subprocess.Popen(
+        ["dvc", "repro"], cwd=project.root, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    for line in repro.stdout:
+        if "Running stage 'train-cnn'" in line:
+            break
+    env = {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    flow = project.run("python", "-m", "flows.pipeline", "run", env=env, check=False)
+    repro.stdout.read()
+    assert repro.wait(300) == 0
+    assert flow.returncode == 1
+    assert "is busy, it is being blocked by" in flow.stdout + flow.stderr
+    assert "up to date" in project.run("dvc", "status").stdout
+
+
 def test_a_damaged_model_names_the_file_and_the_fix(project):
     (project.root / "models/cnn.keras").write_bytes(b"\x00" * 100)
     code, stderr = _stage(project, "evaluate")
