@@ -5,7 +5,11 @@ validation and test accuracy (from the committed metrics of the last `dvc repro`
 throughput of the same model trained the seeds' way — `model.fit` on in-memory NumPy arrays,
 same batch size — measured side by side in this run. Run from the project root after `dvc repro`:
 
-    python bench/training.py [--epochs 2]
+    python bench/training.py [--images 12800] [--rounds 3]
+
+Throughput is timed on the first `--images` training images after one untimed warm-up pass
+(graph tracing is not training), the two styles alternating for `--rounds` rounds; the medians
+are reported, so neither style gains from going second.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import argparse
 import json
 import logging
 import resource
+import statistics
 import time
 from typing import Any
 
@@ -40,25 +45,23 @@ def _compiled(build, p: dict[str, Any]) -> keras.Model:
     return model
 
 
-def images_per_second(
-    build, p: dict[str, Any], x: np.ndarray, y: np.ndarray, *, epochs: int, seed_style: bool
-) -> float:
-    """Throughput of `epochs` epochs after one warm-up epoch (graph tracing is not training)."""
+def images_per_second(build, p: dict[str, Any], x: np.ndarray, y: np.ndarray, *, seed_style: bool) -> float:
     model = _compiled(build, p)
     if seed_style:
-        fit = lambda n: model.fit(x, y, batch_size=p["batch_size"], epochs=n, verbose=0)  # noqa: E731
+        fit = lambda: model.fit(x, y, batch_size=p["batch_size"], epochs=1, verbose=0)  # noqa: E731
     else:
         ds = make_dataset(x, y, batch_size=p["batch_size"], shuffle_seed=p["seed"])
-        fit = lambda n: model.fit(ds, epochs=n, verbose=0, shuffle=False)  # noqa: E731
-    fit(1)
+        fit = lambda: model.fit(ds, epochs=1, verbose=0, shuffle=False)  # noqa: E731
+    fit()
     start = time.perf_counter()
-    fit(epochs)
-    return epochs * len(y) / (time.perf_counter() - start)
+    fit()
+    return len(y) / (time.perf_counter() - start)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=2, help="timed epochs per measurement")
+    parser.add_argument("--images", type=int, default=12800, help="training images per timed pass")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating measurements per style")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     x, y = load_arrays(paths.TRAIN)
@@ -69,8 +72,13 @@ def main() -> None:
     for name, (build, schema) in MODELS.items():
         p = params.load(f"train_{name}", schema)
         summary = json.loads(paths.training_metrics_file(name).read_text())
-        ours = images_per_second(build, p, x, y, epochs=args.epochs, seed_style=False)
-        seed = images_per_second(build, p, x, y, epochs=args.epochs, seed_style=True)
+        rates: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(args.rounds):
+            for seed_style in (False, True):
+                rates[seed_style].append(
+                    images_per_second(build, p, x[: args.images], y[: args.images], seed_style=seed_style)
+                )
+        ours, seed = (statistics.median(rates[style]) for style in (False, True))
         stage_rate = summary["epochs_run"] * len(y) / summary["train_seconds"]
         rows.append((
             name, f"{summary['params']:,}", f"{summary['best_epoch']}/{summary['epochs_run']}",
