@@ -174,7 +174,7 @@ def metrics_markdown(path: Path) -> str | None:
     return "## Fashion-MNIST test metrics\n\n" + "\n".join(rows) + "\n"
 
 
-@flow(name=FLOW_NAME, log_prints=False)
+@flow(name=FLOW_NAME)
 def fmnist_pipeline(
     targets: list[str] | None = None, force: bool = False, overrides: list[str] | None = None
 ) -> list[dict[str, Any]]:
@@ -195,16 +195,16 @@ def fmnist_pipeline(
         upstream_ran = any(results[u].status != "skipped" for u in graph[stage] if u in results)
         run = repro_stage.with_options(name=stage, task_run_name=stage, **RETRIES.get(stage, {}))
         results[stage] = run(stage, force, known_up_to_date=stage not in changed and not upstream_ran)
-    results = list(results.values())
-    width = max(len(r.stage) for r in results)
-    logger.info("summary:\n%s", "\n".join(f"  {r.stage:<{width}}  {r.status:<8}  {r.seconds:7.1f}s" for r in results))
-    create_table_artifact(
-        key="fmnist-stages", table=[asdict(r) for r in results], description="Each DVC stage: ran, skipped or restored"
+    rows = [asdict(r) for r in results.values()]
+    width = max(len(r["stage"]) for r in rows)
+    logger.info(
+        "summary:\n%s", "\n".join(f"  {r['stage']:<{width}}  {r['status']:<8}  {r['seconds']:7.1f}s" for r in rows)
     )
+    create_table_artifact(key="fmnist-stages", table=rows, description="Each DVC stage: ran, skipped or restored")
     markdown = metrics_markdown(ROOT / "metrics" / "evaluate.json")
     if markdown:
         create_markdown_artifact(key="fmnist-metrics", markdown=markdown, description="MLP vs CNN on the test split")
-    return [asdict(r) for r in results]
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,14 +23,20 @@ def _one_line_error(stderr: str) -> str:
     return errors[0]
 
 
-def test_a_second_repro_stops_with_a_clear_message_and_the_first_finishes_intact(project):
+def _repro_in_train_cnn(project) -> subprocess.Popen:
+    """A `dvc repro` that is busy training the CNN (for a few seconds) when this returns."""
     project.set_params(train_cnn={"epochs": 8, "patience": 8})
-    first = subprocess.Popen(
+    proc = subprocess.Popen(
         ["dvc", "repro"], cwd=project.root, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    for line in first.stdout:
+    for line in proc.stdout:
         if "Running stage 'train-cnn'" in line:
             break
+    return proc
+
+
+def test_a_second_repro_stops_with_a_clear_message_and_the_first_finishes_intact(project):
+    first = _repro_in_train_cnn(project)
     second = project.run("dvc", "repro", check=False)
     first.stdout.read()
     assert first.wait(300) == 0
@@ -42,13 +48,7 @@ def test_a_second_repro_stops_with_a_clear_message_and_the_first_finishes_intact
 
 
 def test_a_flow_run_during_a_repro_fails_with_the_same_clear_message(project, tmp_path):
-    project.set_params(train_cnn={"epochs": 8, "patience": 8})
-    repro = subprocess.Popen(
-        ["dvc", "repro"], cwd=project.root, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    for line in repro.stdout:
-        if "Running stage 'train-cnn'" in line:
-            break
+    repro = _repro_in_train_cnn(project)
     env = {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     flow = project.run("python", "-m", "flows.pipeline", "run", env=env, check=False)
     repro.stdout.read()
