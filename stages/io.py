@@ -16,8 +16,6 @@ from typing import Any
 
 import numpy as np
 
-log = logging.getLogger(__name__)
-
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
