@@ -4,7 +4,8 @@ Each task runs `dvc repro --single-item STAGE`, so DVC alone decides whether a s
 skipped or is restored from its run-cache, and DVC alone writes dvc.lock: the flow and
 `dvc repro` share one cache and one record.
 
-    python -m flows.pipeline run [--target STAGE]... [--force] [--set train_cnn.epochs=3]...
+    python -m flows.pipeline run [--target STAGE]... [--force] [--set train_cnn.epochs=3]... [--jobs 2]
+                                 [--pull] [--push] [--remote NAME]
     python -m flows.pipeline serve --cron "0 2 * * *"      (or --interval SECONDS)
 """
 
@@ -18,6 +19,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from graphlib import TopologicalSorter
@@ -27,6 +29,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture, as_completed
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOW_NAME = "fmnist-pipeline"
@@ -45,6 +48,7 @@ class StageResult:
     stage: str
     status: str  # ran | skipped | restored
     seconds: float
+    started: float = 0.0  # seconds after the flow began: overlapping stages ran at the same time
 
 
 def _env() -> dict[str, str]:
@@ -56,11 +60,31 @@ def _env() -> dict[str, str]:
     }
 
 
-def _dvc(*args: str) -> subprocess.CompletedProcess[str]:
+def _dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(["dvc", *args], cwd=ROOT, env=_env(), capture_output=True, text=True)
-    if proc.returncode:
+    if check and proc.returncode:
         raise RuntimeError(f"dvc {' '.join(args)} failed: {(proc.stderr or proc.stdout).strip()}")
     return proc
+
+
+def _dvc_streamed(args: list[str], what: str, logger: Any, on_line: Callable[[str], None] | None = None) -> None:
+    """Run `dvc ARGS`, every line it prints going to the run log as it comes; raise on failure,
+    naming `what` failed and with DVC's last lines."""
+    tail: list[str] = []
+    with subprocess.Popen(
+        ["dvc", *args], cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip()
+            if not line:
+                continue
+            logger.info("%s", line)
+            tail = [*tail[-19:], line]
+            if on_line:
+                on_line(line)
+    if proc.returncode:
+        raise RuntimeError(f"{what} failed (dvc exited {proc.returncode}):\n" + "\n".join(tail))
 
 
 def stage_graph() -> dict[str, set[str]]:
@@ -75,6 +99,21 @@ def stage_graph() -> dict[str, set[str]]:
 def changed_stages() -> set[str]:
     """Stages that `dvc status` finds changed (deps, params, outs or the stage itself)."""
     return set(json.loads(_dvc("status", "--json").stdout or "{}"))
+
+
+def check_remote(remote: str | None) -> None:
+    """Fail before any work when there is no DVC remote to pull from or push to."""
+    if remote is None:
+        if _dvc("remote", "default", check=False).returncode:
+            raise ValueError(
+                "no default DVC remote to pull from or push to: add one with "
+                "`dvc remote add -d shared /path/to/shared/fmnist-cache` (README: sharing the cache), "
+                "or name one with --remote"
+            )
+        return
+    names = [line.split()[0] for line in _dvc("remote", "list").stdout.splitlines() if line.strip()]
+    if remote not in names:
+        raise ValueError(f"no DVC remote named {remote!r}; configured remotes: {', '.join(names) or 'none'}")
 
 
 def plan(graph: dict[str, set[str]], targets: list[str] | None) -> list[str]:
@@ -124,37 +163,81 @@ def apply_overrides(overrides: list[str], path: Path | None = None) -> None:
 
 # No Prefect caching: whether a stage needs to run is DVC's decision alone.
 @task(cache_policy=NO_CACHE)
-def repro_stage(stage: str, force: bool = False, known_up_to_date: bool = False) -> StageResult:
+def repro_stage(stage: str, force: bool = False, known_up_to_date: bool = False, t0: float = 0.0) -> StageResult:
     """`dvc repro --single-item STAGE`, its output streamed to the run log line by line.
 
     `known_up_to_date`: `dvc status` found nothing changed for this stage and nothing upstream
     ran since, so `dvc repro` would only say "didn't change"; that costs a DVC start-up per
-    stage, which a no-op run of the whole flow should not pay.
+    stage, which a no-op run of the whole flow should not pay. `t0`: the flow's start
+    (time.perf_counter()), to place the stage on the run's timeline.
     """
     logger = get_run_logger()
+    start = time.perf_counter()
     if known_up_to_date and not force:
         logger.info("Stage '%s' didn't change, skipping (dvc status)", stage)
-        return StageResult(stage, "skipped", 0.0)
-    cmd = ["dvc", "--wait-for-lock", "repro", "--single-item", *(["--force"] if force else []), stage]
-    start = time.perf_counter()
-    status, tail = "skipped", []
-    with subprocess.Popen(
-        cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-    ) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            line = line.rstrip()
-            if not line:
-                continue
-            logger.info("%s", line)
-            tail = [*tail[-19:], line]
-            for pattern, name in _STATUS:
-                match = pattern.match(line)
-                if match and match["stage"] == stage:
-                    status = name
-    if proc.returncode:
-        raise RuntimeError(f"stage {stage} failed (dvc exited {proc.returncode}):\n" + "\n".join(tail))
-    return StageResult(stage, status, round(time.perf_counter() - start, 2))
+        return StageResult(stage, "skipped", 0.0, round(start - t0, 2))
+    status = "skipped"
+
+    def note_status(line: str) -> None:
+        nonlocal status
+        for pattern, name in _STATUS:
+            match = pattern.match(line)
+            if match and match["stage"] == stage:
+                status = name
+
+    # --wait-for-lock: a stage running beside this one holds DVC's repo lock only while it
+    # starts and while it records its results, and this one waits for those moments to pass.
+    args = ["--wait-for-lock", "repro", "--single-item", *(["--force"] if force else []), stage]
+    _dvc_streamed(args, f"stage {stage}", logger, note_status)
+    return StageResult(stage, status, round(time.perf_counter() - start, 2), round(start - t0, 2))
+
+
+# Pull and push are the only steps besides fetch that touch the network (the remote may be S3).
+@task(name="dvc-pull", cache_policy=NO_CACHE, **RETRIES["fetch"])
+def pull_artifacts(remote: str | None) -> None:
+    """Outputs of dvc.lock and the run-cache from the remote, so nothing computed elsewhere reruns.
+    `--allow-missing`: an empty remote (the first run anywhere) is not an error."""
+    _dvc_streamed(
+        ["pull", "--run-cache", "--allow-missing", *(["-r", remote] if remote else [])], "dvc pull", get_run_logger()
+    )
+
+
+@task(name="dvc-push", cache_policy=NO_CACHE, **RETRIES["fetch"])
+def push_artifacts(remote: str | None) -> None:
+    """This run's outputs and run-cache to the remote, for every other clone and worker."""
+    _dvc_streamed(["push", "--run-cache", *(["-r", remote] if remote else [])], "dvc push", get_run_logger())
+
+
+def run_stages(
+    graph: dict[str, set[str]], order: list[str], changed: set[str], *, force: bool, jobs: int, t0: float
+) -> dict[str, StageResult]:
+    """Reproduce `order`'s stages, each as soon as its upstream stages are done, at most `jobs` at once.
+
+    When a stage fails, the stages already running finish (their results land in dvc.lock),
+    none is started after it, and its error is raised.
+    """
+    results: dict[str, StageResult] = {}
+    running: dict[PrefectFuture, str] = {}
+    pending, failure = list(order), None
+    while pending or running:
+        ready = [s for s in pending if all(u in results for u in graph[s])] if failure is None else []
+        for stage in ready[: max(0, jobs - len(running))]:
+            pending.remove(stage)
+            upstream_ran = any(results[u].status != "skipped" for u in graph[stage])
+            run = repro_stage.with_options(name=stage, task_run_name=stage, **RETRIES.get(stage, {}))
+            future = run.submit(stage, force, known_up_to_date=stage not in changed and not upstream_ran, t0=t0)
+            running[future] = stage
+        if not running:
+            break
+        done = next(as_completed(list(running)))
+        stage = running.pop(done)
+        try:
+            results[stage] = done.result()
+        except Exception as exc:  # noqa: BLE001 (re-raised below, once the others are done)
+            failure = failure or exc
+    if failure is not None:
+        raise failure
+    return results
 
 
 def metrics_markdown(path: Path) -> str | None:
@@ -176,29 +259,49 @@ def metrics_markdown(path: Path) -> str | None:
 
 @flow(name=FLOW_NAME)
 def fmnist_pipeline(
-    targets: list[str] | None = None, force: bool = False, overrides: list[str] | None = None
+    targets: list[str] | None = None,
+    force: bool = False,
+    overrides: list[str] | None = None,
+    jobs: int = 2,
+    pull: bool = False,
+    push: bool = False,
+    remote: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Reproduce the DVC pipeline stage by stage.
+    """Reproduce the DVC pipeline, independent stages (train-mlp, train-cnn) at the same time.
 
     Args:
         targets: stages to reproduce, with everything upstream of them (default: all).
         force: rerun every selected stage even if DVC finds it up to date.
         overrides: `section.key=value` params written into params.yaml first, as `dvc exp run -S`.
+        jobs: at most this many stages at once; 1 runs them one after another, as `dvc repro` does.
+        pull: first take outputs and run-cache from the DVC remote (`dvc pull --run-cache`).
+        push: finally send outputs and run-cache to the DVC remote (`dvc push --run-cache`).
+        remote: the DVC remote for pull and push (default: the repo's default remote).
     """
     logger = get_run_logger()
+    t0 = time.perf_counter()
+    if jobs < 1:
+        raise ValueError(f"jobs = {jobs} is not allowed; expected an integer >= 1")
+    if pull or push:
+        check_remote(remote)
     apply_overrides(overrides or [])
+    if pull:
+        pull_artifacts(remote)
     with ThreadPoolExecutor(2) as pool:  # two DVC start-ups at once: a no-op run is mostly start-ups
         graph_future, changed_future = pool.submit(stage_graph), pool.submit(changed_stages)
         graph, changed = graph_future.result(), changed_future.result()
-    results: dict[str, StageResult] = {}
-    for stage in plan(graph, targets):
-        upstream_ran = any(results[u].status != "skipped" for u in graph[stage] if u in results)
-        run = repro_stage.with_options(name=stage, task_run_name=stage, **RETRIES.get(stage, {}))
-        results[stage] = run(stage, force, known_up_to_date=stage not in changed and not upstream_ran)
+    results = run_stages(graph, plan(graph, targets), changed, force=force, jobs=jobs, t0=t0)
+    if push:
+        push_artifacts(remote)
     rows = [asdict(r) for r in results.values()]
     width = max(len(r["stage"]) for r in rows)
     logger.info(
-        "summary:\n%s", "\n".join(f"  {r['stage']:<{width}}  {r['status']:<8}  {r['seconds']:7.1f}s" for r in rows)
+        "summary (%.1fs, up to %d stages at once):\n%s",
+        time.perf_counter() - t0,
+        jobs,
+        "\n".join(
+            f"  {r['stage']:<{width}}  {r['status']:<8}  {r['seconds']:7.1f}s  (from {r['started']:.1f}s)" for r in rows
+        ),
     )
     create_table_artifact(key="fmnist-stages", table=rows, description="Each DVC stage: ran, skipped or restored")
     markdown = metrics_markdown(ROOT / "metrics" / "evaluate.json")
@@ -216,13 +319,22 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--target", action="append", dest="targets", help="stage to reproduce (repeatable)")
         p.add_argument("--force", action="store_true", help="rerun stages even if up to date")
         p.add_argument("--set", action="append", dest="overrides", metavar="SECTION.KEY=VALUE", default=[])
+        p.add_argument(
+            "--jobs", type=int, default=2, help="stages run at once, e.g. train-mlp beside train-cnn (default 2)"
+        )
+        p.add_argument("--pull", action="store_true", help="first dvc pull --run-cache from the DVC remote")
+        p.add_argument("--push", action="store_true", help="finally dvc push --run-cache to the DVC remote")
+        p.add_argument("--remote", help="DVC remote for --pull/--push (default: the repo's default remote)")
     when = serve.add_mutually_exclusive_group(required=True)
     when.add_argument("--cron", help='cron schedule, e.g. "0 2 * * *" (nightly at 02:00)')
     when.add_argument("--interval", type=float, help="seconds between runs")
     serve.add_argument("--name", default="fmnist-served", help="deployment name")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    params = {"targets": args.targets, "force": args.force, "overrides": args.overrides}
+    params = {
+        "targets": args.targets, "force": args.force, "overrides": args.overrides,
+        "jobs": args.jobs, "pull": args.pull, "push": args.push, "remote": args.remote,
+    }  # fmt: skip
     if args.command == "run":
         try:
             fmnist_pipeline(**params)

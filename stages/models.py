@@ -21,6 +21,8 @@ _COMMON = {
     "lr_schedule": params.choice("constant", "cosine"),  # cosine: decays to 0 over `epochs`
     "augment_flip": params.boolean(),  # random left-right flips while training
     "augment_shift": params.number(0, 0.5, exclusive="max"),  # random shifts, as a fraction of 28 px
+    # Training steps per call into TensorFlow: fewer Python round trips for small models.
+    "steps_per_execution": params.integer(1, 1024),
 }
 _DROPOUT = params.number(0, 1, exclusive="max")
 

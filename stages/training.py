@@ -164,6 +164,7 @@ def train(
             optimizer=keras.optimizers.Adam(learning_rate),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
+            steps_per_execution=p["steps_per_execution"],
         )
     if loop.finished:  # killed after its last epoch was checkpointed
         model.set_weights(loop.best_weights)

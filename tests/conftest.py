@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from stages.idx import IdxSpec, encode
+from tests.helpers import TINY_PARAMS, Project, require_real_data
 
 
 @dataclass
@@ -54,3 +55,15 @@ def write_idx_dir(directory: Path, n_train: int = 200, n_test: int = 50) -> Tiny
 @pytest.fixture
 def tiny_idx(tmp_path: Path) -> TinyIdx:
     return write_idx_dir(tmp_path / "source")
+
+
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory) -> Project:
+    """The project with tiny params on the real data, reproduced by `dvc repro` and committed,
+    once per session: tests take a copy (`reproduced.copy_to`) before changing anything."""
+    require_real_data()
+    project = Project(tmp_path_factory.mktemp("reproduced") / "project")
+    project.set_params(**TINY_PARAMS)
+    project.repro()
+    project.commit("tiny pipeline")
+    return project

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -72,6 +73,16 @@ class Project:
     def commit(self, message: str) -> None:
         self.run("git", "add", "-A")
         self.run("git", "commit", "-q", "-m", message)
+
+    def copy_to(self, root: Path) -> Project:
+        """A copy of this project, its git history, DVC cache and outputs included."""
+        shutil.copytree(self.root, root, symlinks=True)
+        copy = Project.__new__(Project)
+        copy.root = root
+        return copy
+
+    def read_json(self, path: str) -> Any:
+        return json.loads((self.root / path).read_text())
 
 
 TINY_PARAMS = {

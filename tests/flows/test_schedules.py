@@ -79,3 +79,23 @@ def test_deployment_runs_on_a_process_worker(project, prefect_server, tmp_path):
     api = httpx.get(f"{prefect_server.api_url}/deployments/name/fmnist-pipeline/fmnist-nightly", timeout=10).json()
     assert api["global_concurrency_limit"]["limit"] == 1  # one run at a time
     assert api["concurrency_options"]["collision_strategy"] == "ENQUEUE"
+
+
+def test_container_deployments_clone_the_repo_and_share_results_through_the_remote(project, prefect_server):
+    """No Docker engine here: the deployment is registered on a Docker pool and checked, not run.
+    What its runs do (fresh clone, pull, reproduce, push) is tested in tests/test_shared_cache.py."""
+    env = {
+        **prefect_server.env,
+        "FMNIST_GIT_URL": "https://git.example.com/ml/fmnist-pipeline.git",
+        "FMNIST_IMAGE": "registry.example.com/fmnist-pipeline:test",
+    }
+    project.run("prefect", "work-pool", "create", "fmnist-docker", "--type", "docker", env=env)
+    project.run("prefect", "--no-prompt", "deploy", "--name", "fmnist-docker", env=env)
+    api = httpx.get(f"{prefect_server.api_url}/deployments/name/fmnist-pipeline/fmnist-docker", timeout=10).json()
+    assert api["work_pool_name"] == "fmnist-docker"
+    assert api["pull_steps"] == [
+        {"prefect.deployments.steps.git_clone": {"repository": env["FMNIST_GIT_URL"], "branch": "main"}}
+    ]
+    assert api["job_variables"]["image"] == env["FMNIST_IMAGE"]
+    assert {k: api["parameters"][k] for k in ("pull", "push", "jobs")} == {"pull": True, "push": True, "jobs": 2}
+    assert api["global_concurrency_limit"]["limit"] == 1

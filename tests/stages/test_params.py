@@ -7,7 +7,7 @@ from stages.preprocess import SCHEMA as PREPROCESS_SCHEMA
 
 GOOD_MLP = {
     "epochs": 3, "batch_size": 32, "learning_rate": 0.001, "seed": 0, "patience": 2,
-    "lr_schedule": "constant", "augment_flip": False, "augment_shift": 0.0,
+    "lr_schedule": "constant", "augment_flip": False, "augment_shift": 0.0, "steps_per_execution": 1,
     "hidden_units": [64], "dropout": 0.2,
 }  # fmt: skip
 

@@ -15,6 +15,7 @@ COMMON = {
     "lr_schedule": "constant",
     "augment_flip": False,
     "augment_shift": 0.0,
+    "steps_per_execution": 4,  # 10 steps an epoch: two full calls and a partial one
 }
 MLP = {**COMMON, "hidden_units": [32], "dropout": 0.1}
 CNN = {**COMMON, "filters": [4, 8], "convs_per_block": 1, "kernel_size": 3, "batch_norm": True,

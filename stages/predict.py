@@ -1,0 +1,165 @@
+"""predict: classify image files with the trained CNN (or MLP).
+
+Not a DVC stage: it uses what the stages made, `models/<model>.keras` and the normalisation in
+`data/processed/stats.json`, so run `dvc repro` (or `dvc pull`) first. Each image is converted
+the way Fashion-MNIST itself was made from product photos: grey, light garment on a dark ground
+(negated when the photo's ground is light), trimmed to the garment, longest side scaled to 28 px
+and centred on a 28x28 canvas.
+
+    fmnist-predict shirt.jpg boot.png [--model mlp] [--top 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
+
+from stages import paths
+from stages.idx import CLASS_NAMES
+from stages.io import StageError, display_path, read_json, run_main
+
+SIZE = 28
+# Pixels within this distance of the ground colour count as ground when trimming: JPEG noise
+# and soft shadows around a product should not widen its box.
+GROUND_TOLERANCE = 24
+
+
+@dataclass
+class Prediction:
+    file: str
+    model: str
+    top: list[tuple[str, float]]  # (class name, probability), most probable first
+
+
+def read_image(path: Path) -> Image.Image:
+    """Open an image file fully, or say in one line why it cannot be used."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return ImageOps.exif_transpose(image)  # phone photos store their rotation in EXIF
+    except FileNotFoundError:
+        raise StageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise StageError(f"{path}: is a directory; give image files (PNG, JPEG, ...)") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        reason = exc if not isinstance(exc, UnidentifiedImageError) else "not a format Pillow can read"
+        raise StageError(f"{path}: not an image ({reason}); give PNG, JPEG or another image file") from None
+
+
+def to_fashion_mnist(image: Image.Image) -> np.ndarray:
+    """A (28, 28) uint8 image as in Fashion-MNIST: light garment on a black ground.
+
+    An image that is already 28x28 is only made grey (and negated when its ground is light):
+    it is in the dataset's format, and trimming or moving it would not make it more so.
+    """
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Transparent parts are ground: product cut-outs are usually shown on white.
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+    grey = image.convert("L")
+    if _ground(grey) > 127:
+        grey = ImageOps.invert(grey)
+    if grey.size == (SIZE, SIZE):
+        return np.array(grey, dtype=np.uint8)
+    ground = _ground(grey)
+    diff = ImageChops.difference(grey, Image.new("L", grey.size, ground))
+    box = diff.point(lambda v: 255 if v > GROUND_TOLERANCE else 0).getbbox()
+    if box:
+        grey = grey.crop(box)
+    scale = SIZE / max(grey.size)
+    fitted = grey.resize(
+        (max(1, round(grey.width * scale)), max(1, round(grey.height * scale))), Image.Resampling.LANCZOS
+    )
+    canvas = Image.new("L", (SIZE, SIZE), ground)
+    canvas.paste(fitted, ((SIZE - fitted.width) // 2, (SIZE - fitted.height) // 2))
+    pixels = np.asarray(canvas, dtype=np.int16) - ground  # the dataset's ground is 0
+    return np.clip(pixels, 0, 255).astype(np.uint8)
+
+
+def _ground(grey: Image.Image) -> int:
+    """The ground's grey level: the median of the outermost ring of pixels."""
+    a = np.asarray(grey)
+    ring = np.concatenate([a[0], a[-1], a[1:-1, 0], a[1:-1, -1]])
+    return int(np.median(ring))
+
+
+def normalize(images: np.ndarray, stats: dict) -> np.ndarray:
+    """uint8 images to model inputs, exactly as preprocess normalised the training data."""
+    scaled = images.astype(np.float32) / 255.0
+    return (scaled - np.float32(stats["mean"])) / np.float32(stats["std"])
+
+
+def top_classes(probs: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+    """The `k` most probable classes of each row, most probable first."""
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return [[(CLASS_NAMES[c], float(row[c])) for c in idx] for row, idx in zip(probs, order, strict=True)]
+
+
+def predict(files: list[Path], model_name: str, top: int) -> list[Prediction]:
+    """Classify `files` with `models/<model_name>.keras`; every file is checked before the model loads."""
+    images = np.stack([to_fashion_mnist(read_image(f)) for f in files])
+    stats = read_json(paths.STATS)
+    from stages.evaluate import load_model  # TensorFlow's start-up only once the inputs are known good
+    from stages.metrics import softmax
+
+    model = load_model(paths.model_file(model_name))
+    logits = model.predict(normalize(images, stats), batch_size=256, verbose=0)
+    probs = softmax(logits.astype(np.float64))
+    return [Prediction(str(f), model_name, t) for f, t in zip(files, top_classes(probs, top), strict=True)]
+
+
+def render_text(predictions: list[Prediction]) -> str:
+    return "".join(f"{p.file}: " + ", ".join(f"{name} {prob:.1%}" for name, prob in p.top) + "\n" for p in predictions)
+
+
+def render_json(predictions: list[Prediction]) -> str:
+    rows = [
+        {
+            "file": p.file,
+            "model": p.model,
+            "predictions": [
+                {"class": name, "label": CLASS_NAMES.index(name), "probability": round(prob, 6)} for name, prob in p.top
+            ],
+        }
+        for p in predictions
+    ]
+    return json.dumps(rows, indent=2) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="fmnist-predict", description="Classify garment images with the trained Fashion-MNIST model."
+    )
+    parser.add_argument("images", nargs="+", type=Path, help="PNG, JPEG or other image files, any size, colour or grey")
+    parser.add_argument("--model", choices=("cnn", "mlp"), default="cnn", help="which trained model (default: cnn)")
+    parser.add_argument(
+        "--top", type=_top, default=3, help=f"classes shown per image, 1-{len(CLASS_NAMES)} (default 3)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of one line per image")
+    args = parser.parse_args(argv)
+    if not paths.model_file(args.model).exists():  # before reading any image: the likeliest mistake
+        path = display_path(paths.model_file(args.model))
+        raise StageError(f"{path} is missing: run `dvc repro train-{args.model}` (or `dvc pull {path}`)")
+    predictions = predict(args.images, args.model, args.top)
+    sys.stdout.write(render_json(predictions) if args.json else render_text(predictions))
+
+
+def _top(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= len(CLASS_NAMES):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer from 1 to {len(CLASS_NAMES)}")
+    return int(value)
+
+
+def cli() -> None:
+    """Console script `fmnist-predict`."""
+    run_main(main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,82 @@
+"""A DVC remote as the team's shared cache: what one clone computed, another pulls and never recomputes."""
+
+import pytest
+
+from tests.helpers import Project
+
+pytestmark = pytest.mark.slow
+
+ARTIFACTS = ("models/mlp.keras", "models/cnn.keras", "data/predictions/test.npz", "reports/report.html")
+
+
+def clone(source: Project, root) -> Project:
+    """A fresh `git clone`: the commit only, no DVC cache, no outputs."""
+    source.run("git", "clone", "-q", str(source.root), str(root))
+    project = Project.__new__(Project)
+    project.root = root
+    return project
+
+
+@pytest.fixture(scope="module")
+def shared(reproduced, tmp_path_factory):
+    """Clone A: the tiny pipeline, a committed default remote in a temp dir, a param variation
+    tried and given up, and everything pushed with the run-cache."""
+    base = tmp_path_factory.mktemp("shared")
+    a = reproduced.copy_to(base / "a")
+    a.run("dvc", "remote", "add", "-d", "shared", str(base / "remote"))
+    a.commit("shared DVC remote")
+    a.set_params(train_cnn={"seed": 5})
+    assert a.repro() == ["train-cnn", "evaluate", "report"]
+    a.variation = a.read_json("metrics/evaluate.json")
+    a.run("dvc", "push", "--run-cache")
+    a.run("git", "checkout", "--", ".")  # back to the commit: params, dvc.lock, metrics
+    a.run("dvc", "checkout")  # and its outputs, from the local cache
+    assert a.repro() == []
+    a.run("dvc", "push", "--run-cache")
+    return a
+
+
+def test_a_fresh_clone_pulls_and_reruns_nothing(shared, tmp_path):
+    b = clone(shared, tmp_path / "b")
+    assert not (b.root / "models/cnn.keras").exists()
+    b.run("dvc", "pull", "--run-cache")
+    assert "up to date" in b.run("dvc", "status").stdout
+    assert b.repro() == []
+    assert b.read_json("metrics/evaluate.json") == shared.read_json("metrics/evaluate.json")
+    for path in ARTIFACTS:
+        assert (b.root / path).read_bytes() == (shared.root / path).read_bytes(), path
+
+
+def test_params_another_clone_already_ran_are_restored_not_recomputed(shared, tmp_path):
+    b = clone(shared, tmp_path / "b")
+    b.run("dvc", "pull", "--run-cache")
+    b.set_params(train_cnn={"seed": 5})
+    out = b.run("dvc", "repro").stdout
+    assert "Running stage" not in out
+    assert "Stage 'train-cnn' is cached - skipping run, checking out outputs" in out
+    assert b.read_json("metrics/evaluate.json") == shared.variation
+
+
+def test_the_flow_pulls_first_and_pushes_what_it_ran(shared, tmp_path):
+    c = clone(shared, tmp_path / "c")
+    env = {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    proc = c.run("python", "-m", "flows.pipeline", "run", "--pull", "--push", "--set", "train_mlp.seed=6", env=env)
+    output = proc.stdout + proc.stderr
+    # Pulled: fetch, preprocess and train-cnn are up to date at once; the new seed reruns the rest.
+    for stage, status in [("fetch", "skipped"), ("train-cnn", "skipped"), ("train-mlp", "ran"), ("report", "ran")]:
+        assert f"  {stage:<10}  {status}" in output, output[-3000:]
+    # Pushed: another fresh clone with the same params restores train-mlp from the remote.
+    d = clone(shared, tmp_path / "d")
+    d.run("dvc", "pull", "--run-cache")
+    d.set_params(train_mlp={"seed": 6})
+    out = d.run("dvc", "repro").stdout
+    assert "Running stage" not in out and "Stage 'train-mlp' is cached" in out
+
+
+def test_pull_without_a_remote_says_how_to_add_one(reproduced, tmp_path):
+    project = reproduced.copy_to(tmp_path / "project")
+    code = "from flows.pipeline import check_remote; check_remote(None)"
+    proc = project.run("python", "-c", code, check=False)
+    assert "no default DVC remote to pull from or push to: add one with `dvc remote add -d shared" in proc.stderr
+    proc = project.run("python", "-c", code.replace("None", "'nas'"), check=False)
+    assert "no DVC remote named 'nas'; configured remotes: none" in proc.stderr
