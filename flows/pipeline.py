@@ -5,8 +5,9 @@ skipped or is restored from its run-cache, and DVC alone writes dvc.lock: the fl
 `dvc repro` share one cache and one record.
 
     python -m flows.pipeline run [--target STAGE]... [--force] [--set train_cnn.epochs=3]... [--jobs 2]
-                                 [--pull] [--push] [--remote NAME]
+                                 [--pull] [--push]
     python -m flows.pipeline serve --cron "0 2 * * *"      (or --interval SECONDS)
+    python -m flows.pipeline push                          (dvc push --run-cache, completed)
 """
 
 from __future__ import annotations
@@ -101,19 +102,13 @@ def changed_stages() -> set[str]:
     return set(json.loads(_dvc("status", "--json").stdout or "{}"))
 
 
-def check_remote(remote: str | None) -> None:
-    """Fail before any work when there is no DVC remote to pull from or push to."""
-    if remote is None:
-        if _dvc("remote", "default", check=False).returncode:
-            raise ValueError(
-                "no default DVC remote to pull from or push to: add one with "
-                "`dvc remote add -d shared /path/to/shared/fmnist-cache` (README: sharing the cache), "
-                "or name one with --remote"
-            )
-        return
-    names = [line.split()[0] for line in _dvc("remote", "list").stdout.splitlines() if line.strip()]
-    if remote not in names:
-        raise ValueError(f"no DVC remote named {remote!r}; configured remotes: {', '.join(names) or 'none'}")
+def check_remote() -> None:
+    """Fail before any work when there is no default DVC remote to pull from or push to."""
+    if _dvc("remote", "default", check=False).returncode:
+        raise ValueError(
+            "no default DVC remote to pull from or push to: add one with "
+            "`dvc remote add -d shared /path/to/shared/fmnist-cache` (README: sharing the cache)"
+        )
 
 
 def plan(graph: dict[str, set[str]], targets: list[str] | None) -> list[str]:
@@ -163,13 +158,17 @@ def apply_overrides(overrides: list[str], path: Path | None = None) -> None:
 
 # No Prefect caching: whether a stage needs to run is DVC's decision alone.
 @task(cache_policy=NO_CACHE)
-def repro_stage(stage: str, force: bool = False, known_up_to_date: bool = False, t0: float = 0.0) -> StageResult:
+def repro_stage(
+    stage: str, force: bool = False, known_up_to_date: bool = False, pull: bool = False, t0: float = 0.0
+) -> StageResult:
     """`dvc repro --single-item STAGE`, its output streamed to the run log line by line.
 
     `known_up_to_date`: `dvc status` found nothing changed for this stage and nothing upstream
     ran since, so `dvc repro` would only say "didn't change"; that costs a DVC start-up per
-    stage, which a no-op run of the whole flow should not pay. `t0`: the flow's start
-    (time.perf_counter()), to place the stage on the run's timeline.
+    stage, which a no-op run of the whole flow should not pay. `pull`: `dvc repro --pull`, which
+    restores a stage from the remote's run-cache, fetching its outputs, when any machine already
+    ran it with these params and inputs. `t0`: the flow's start (time.perf_counter()), to place
+    the stage on the run's timeline.
     """
     logger = get_run_logger()
     start = time.perf_counter()
@@ -187,29 +186,64 @@ def repro_stage(stage: str, force: bool = False, known_up_to_date: bool = False,
 
     # --wait-for-lock: a stage running beside this one holds DVC's repo lock only while it
     # starts and while it records its results, and this one waits for those moments to pass.
-    args = ["--wait-for-lock", "repro", "--single-item", *(["--force"] if force else []), stage]
+    args = ["--wait-for-lock", "repro", "--single-item", *(["--force"] if force else []), *(["--pull"] if pull else [])]
+    args.append(stage)
     _dvc_streamed(args, f"stage {stage}", logger, note_status)
     return StageResult(stage, status, round(time.perf_counter() - start, 2), round(start - t0, 2))
 
 
 # Pull and push are the only steps besides fetch that touch the network (the remote may be S3).
 @task(name="dvc-pull", cache_policy=NO_CACHE, **RETRIES["fetch"])
-def pull_artifacts(remote: str | None) -> None:
-    """Outputs of dvc.lock and the run-cache from the remote, so nothing computed elsewhere reruns.
-    `--allow-missing`: an empty remote (the first run anywhere) is not an error."""
-    _dvc_streamed(
-        ["pull", "--run-cache", "--allow-missing", *(["-r", remote] if remote else [])], "dvc pull", get_run_logger()
-    )
+def pull_artifacts() -> None:
+    """The outputs dvc.lock names and the run-cache, from the default remote. `--allow-missing`:
+    an empty remote (the first run anywhere) is not an error."""
+    _dvc_streamed(["pull", "--run-cache", "--allow-missing"], "dvc pull", get_run_logger())
 
 
 @task(name="dvc-push", cache_policy=NO_CACHE, **RETRIES["fetch"])
-def push_artifacts(remote: str | None) -> None:
-    """This run's outputs and run-cache to the remote, for every other clone and worker."""
-    _dvc_streamed(["push", "--run-cache", *(["-r", remote] if remote else [])], "dvc push", get_run_logger())
+def push_artifacts() -> None:
+    """This run's outputs and run-cache to the default remote, for every other clone and worker."""
+    share(get_run_logger())
+
+
+def share(logger: Any) -> None:
+    """`dvc push --run-cache`, then the outputs its run records name that it leaves behind."""
+    _dvc_streamed(["push", "--run-cache"], "dvc push", logger)
+    logger.info("%d more outputs of recorded runs pushed", push_run_outputs())
+
+
+def push_run_outputs() -> int:
+    """Push to the default remote every output that a run in the local run-cache recorded.
+
+    `dvc push --run-cache` (DVC 3.67) sends the run records, but of their outputs only those the
+    workspace tracks now, and never a `cache: false` one (metrics, plot data): another machine
+    then finds the record and still recomputes the stage, its metrics being nowhere. DVC's CLI
+    has no command for this, so it uses DVC's own transfer (dvc is pinned; tested in
+    tests/test_shared_cache.py). Returns how many objects were sent.
+    """
+    import yaml
+    from dvc.repo import Repo
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    with Repo(str(ROOT)) as repo:
+        cache = repo.cache.local
+        records = [f for f in Path(repo.stage_cache.cache_dir).rglob("*") if f.is_file()]
+        md5s = {out["md5"] for f in records for out in yaml.safe_load(f.read_text()).get("outs", []) if "md5" in out}
+        for md5 in [m for m in md5s if m.endswith(".dir") and cache.exists(m)]:  # a directory: its files too
+            md5s.update(entry["md5"] for entry in json.loads(Path(cache.oid_to_path(md5)).read_text()))
+        present = [HashInfo("md5", md5) for md5 in sorted(md5s) if cache.exists(md5)]
+        return len(repo.cloud.push(present).transferred)
 
 
 def run_stages(
-    graph: dict[str, set[str]], order: list[str], changed: set[str], *, force: bool, jobs: int, t0: float
+    graph: dict[str, set[str]],
+    order: list[str],
+    changed: set[str],
+    *,
+    force: bool,
+    jobs: int,
+    pull: bool = False,
+    t0: float = 0.0,
 ) -> dict[str, StageResult]:
     """Reproduce `order`'s stages, each as soon as its upstream stages are done, at most `jobs` at once.
 
@@ -225,7 +259,8 @@ def run_stages(
             pending.remove(stage)
             upstream_ran = any(results[u].status != "skipped" for u in graph[stage])
             run = repro_stage.with_options(name=stage, task_run_name=stage, **RETRIES.get(stage, {}))
-            future = run.submit(stage, force, known_up_to_date=stage not in changed and not upstream_ran, t0=t0)
+            up_to_date = stage not in changed and not upstream_ran
+            future = run.submit(stage, force, known_up_to_date=up_to_date, pull=pull, t0=t0)
             running[future] = stage
         if not running:
             break
@@ -265,7 +300,6 @@ def fmnist_pipeline(
     jobs: int = 2,
     pull: bool = False,
     push: bool = False,
-    remote: str | None = None,
 ) -> list[dict[str, Any]]:
     """Reproduce the DVC pipeline, independent stages (train-mlp, train-cnn) at the same time.
 
@@ -274,25 +308,25 @@ def fmnist_pipeline(
         force: rerun every selected stage even if DVC finds it up to date.
         overrides: `section.key=value` params written into params.yaml first, as `dvc exp run -S`.
         jobs: at most this many stages at once; 1 runs them one after another, as `dvc repro` does.
-        pull: first take outputs and run-cache from the DVC remote (`dvc pull --run-cache`).
-        push: finally send outputs and run-cache to the DVC remote (`dvc push --run-cache`).
-        remote: the DVC remote for pull and push (default: the repo's default remote).
+        pull: take from the default DVC remote whatever any machine already computed: first
+            `dvc pull --run-cache`, then each stage with `dvc repro --pull`.
+        push: finally send outputs and run-cache to the default DVC remote (`dvc push --run-cache`).
     """
     logger = get_run_logger()
     t0 = time.perf_counter()
     if jobs < 1:
         raise ValueError(f"jobs = {jobs} is not allowed; expected an integer >= 1")
     if pull or push:
-        check_remote(remote)
+        check_remote()
     apply_overrides(overrides or [])
     if pull:
-        pull_artifacts(remote)
+        pull_artifacts()
     with ThreadPoolExecutor(2) as pool:  # two DVC start-ups at once: a no-op run is mostly start-ups
         graph_future, changed_future = pool.submit(stage_graph), pool.submit(changed_stages)
         graph, changed = graph_future.result(), changed_future.result()
-    results = run_stages(graph, plan(graph, targets), changed, force=force, jobs=jobs, t0=t0)
+    results = run_stages(graph, plan(graph, targets), changed, force=force, jobs=jobs, pull=pull, t0=t0)
     if push:
-        push_artifacts(remote)
+        push_artifacts()
     rows = [asdict(r) for r in results.values()]
     width = max(len(r["stage"]) for r in rows)
     logger.info(
@@ -315,6 +349,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the flow once")
     serve = sub.add_parser("serve", help="serve the flow on a schedule until interrupted")
+    sub.add_parser("push", help="dvc push --run-cache, plus the outputs of every recorded run (README)")
     for p in (run, serve):
         p.add_argument("--target", action="append", dest="targets", help="stage to reproduce (repeatable)")
         p.add_argument("--force", action="store_true", help="rerun stages even if up to date")
@@ -322,24 +357,32 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument(
             "--jobs", type=int, default=2, help="stages run at once, e.g. train-mlp beside train-cnn (default 2)"
         )
-        p.add_argument("--pull", action="store_true", help="first dvc pull --run-cache from the DVC remote")
+        p.add_argument("--pull", action="store_true", help="take what was already computed from the DVC remote")
         p.add_argument("--push", action="store_true", help="finally dvc push --run-cache to the DVC remote")
-        p.add_argument("--remote", help="DVC remote for --pull/--push (default: the repo's default remote)")
     when = serve.add_mutually_exclusive_group(required=True)
     when.add_argument("--cron", help='cron schedule, e.g. "0 2 * * *" (nightly at 02:00)')
     when.add_argument("--interval", type=float, help="seconds between runs")
     serve.add_argument("--name", default="fmnist-served", help="deployment name")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logger = logging.getLogger("flows.pipeline")
+    if args.command == "push":
+        try:
+            check_remote()
+            share(logger)
+        except (ValueError, RuntimeError) as exc:
+            logger.error("push failed: %s", str(exc).splitlines()[0])
+            sys.exit(1)
+        return
     params = {
         "targets": args.targets, "force": args.force, "overrides": args.overrides,
-        "jobs": args.jobs, "pull": args.pull, "push": args.push, "remote": args.remote,
+        "jobs": args.jobs, "pull": args.pull, "push": args.push,
     }  # fmt: skip
     if args.command == "run":
         try:
             fmnist_pipeline(**params)
         except Exception as exc:  # the run log holds the details; say what failed in one line
-            logging.getLogger("flows.pipeline").error("flow failed: %s", str(exc).splitlines()[0])
+            logger.error("flow failed: %s", str(exc).splitlines()[0])
             sys.exit(1)
     else:
         fmnist_pipeline.serve(name=args.name, cron=args.cron, interval=args.interval, parameters=params)

@@ -55,7 +55,9 @@ def test_served_interval_schedule_runs_the_flow(project, prefect_server, tmp_pat
     finally:
         stop(serve)
         log.close()
-    assert completed[0]["parameters"] == {"targets": None, "force": False, "overrides": []}
+    assert completed[0]["parameters"] == {
+        "targets": None, "force": False, "overrides": [], "jobs": 2, "pull": False, "push": False
+    }  # fmt: skip
     assert project.repro() == []  # the run kept DVC's record true
 
 

@@ -118,19 +118,26 @@ def test_predict_gives_evaluates_probabilities_for_test_images(reproduced, tmp_p
 
 @pytest.mark.slow
 def test_predict_reads_photos_the_way_the_dataset_was_made(reproduced, tmp_path):
-    """Test images blown up 5x, tinted, as a dark garment on a white, wider ground, saved as
-    JPEG: converted back, most keep the class the model gives the original."""
+    """Test images blown up 5x, as a tinted dark garment on a white, wider ground, saved as
+    JPEG: converted back they are close to the originals, and mostly keep their class."""
     images, probs = _test_images(reproduced, 100)
-    files = []
+    files, errors = [], []
     for i, image in enumerate(images):
-        big = Image.fromarray(255 - image).resize((140, 140), Image.Resampling.BICUBIC)
+        big = np.asarray(Image.fromarray(image).resize((140, 140), Image.Resampling.BICUBIC), np.float64)
+        garment = np.stack([255 - big * k for k in (1.0, 0.85, 0.7)], axis=-1).clip(0, 255).astype(np.uint8)
         photo = Image.new("RGB", (220, 180), "white")
-        photo.paste(Image.merge("RGB", (big, big.point(lambda v: v * 0.9), big.point(lambda v: v * 0.8))), (30, 20))
+        photo.paste(Image.fromarray(garment), (30, 20))
         files.append(tmp_path / f"photo-{i}.jpg")
         photo.save(files[-1], quality=90)
+        errors.append(np.abs(to_fashion_mnist(read_image(files[-1])).astype(int) - image).mean())
+    # Measured: 14 grey levels on average (resampling twice, the tint's lower contrast); a
+    # garment off by a pixel or at another scale is 25-45.
+    assert np.mean(errors) < 18, np.mean(errors)
     rows = _predict(reproduced, files, "--top", "1")
     predicted = np.array([row["predictions"][0]["label"] for row in rows])
-    assert (predicted == probs.argmax(axis=1)).mean() >= 0.8
+    # The tiny model (one epoch, 1,500 images) has weak margins: 0.85 measured. The models of
+    # the default params keep 95-97% of their predictions (README).
+    assert (predicted == probs.argmax(axis=1)).mean() >= 0.75
 
 
 @pytest.mark.slow
