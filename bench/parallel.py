@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="stages at once in the parallel run")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per Prefect API call otherwise
     os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="bench-prefect-"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.pop("PREFECT_API_URL", None)  # Prefect's ephemeral server, as `fmnist-flow run` without setup

@@ -82,7 +82,7 @@ def test_metrics_markdown_tables_both_models(tmp_path):
 # --- invariants, on a real git + DVC repo with tiny params, the flow on Prefect's ephemeral server ---
 
 ALL = ["fetch", "preprocess", "train-mlp", "train-cnn", "evaluate", "report"]
-SUMMARY = re.compile(r"^\s+([\w-]+)\s+(ran|skipped|restored)\s+[\d.]+s$", re.M)
+SUMMARY = re.compile(r"^\s+([\w-]+)\s+(ran|skipped|restored)\s+[\d.]+s\s+\(from [\d.]+s\)$", re.M)
 
 
 @pytest.fixture(scope="module")

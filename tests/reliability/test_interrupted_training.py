@@ -12,6 +12,10 @@ from tests.helpers import tool_env
 pytestmark = pytest.mark.slow
 
 EPOCHS = 10
+# The default conv widths on the tiny data: over a second an epoch, so the run is still going
+# when the test, reading its output, sends the signal after epoch 2 (the tiny widths finish all
+# ten epochs in 3 s, which a busy machine can outrun).
+SLOW_ENOUGH = {"epochs": EPOCHS, "patience": EPOCHS, "filters": [32, 64], "dense_units": 128}
 
 
 def _start_and_kill_after_epoch_2(project, sig: signal.Signals) -> str:
@@ -23,6 +27,7 @@ def _start_and_kill_after_epoch_2(project, sig: signal.Signals) -> str:
     for line in proc.stdout:
         output.append(line)
         if "checkpoint saved after epoch 2" in line:
+            assert proc.poll() is None, "the run ended before the test could interrupt it"
             os.killpg(proc.pid, sig)
             break
     output.append(proc.stdout.read())
@@ -33,7 +38,7 @@ def _start_and_kill_after_epoch_2(project, sig: signal.Signals) -> str:
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
 def test_killed_training_leaves_nothing_finished_and_resumes(project, sig):
-    project.set_params(train_cnn={"epochs": EPOCHS, "patience": EPOCHS})
+    project.set_params(train_cnn=SLOW_ENOUGH)
     _start_and_kill_after_epoch_2(project, sig)
 
     root = project.root
@@ -53,7 +58,7 @@ def test_killed_training_leaves_nothing_finished_and_resumes(project, sig):
 
 
 def test_resumed_training_reaches_the_accuracy_of_an_uninterrupted_run(project):
-    project.set_params(train_cnn={"epochs": EPOCHS, "patience": EPOCHS})
+    project.set_params(train_cnn=SLOW_ENOUGH)
     _start_and_kill_after_epoch_2(project, signal.SIGKILL)
     project.run("dvc", "repro", "train-cnn")
     resumed = json.loads((project.root / "metrics/train_cnn.json").read_text())["val_accuracy"]
