@@ -18,10 +18,17 @@ EPOCHS = 10
 SLOW_ENOUGH = {"epochs": EPOCHS, "patience": EPOCHS, "filters": [32, 64], "dense_units": 128}
 
 
+def _as_in_a_terminal() -> None:
+    # A shell starts background jobs with SIGINT ignored, and children inherit that: a test
+    # suite started with `&` would otherwise test a Ctrl-C that cannot arrive.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_and_kill_after_epoch_2(project, sig: signal.Signals) -> str:
     proc = subprocess.Popen(
         ["dvc", "repro", "train-cnn"], cwd=project.root, env=tool_env(),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        preexec_fn=_as_in_a_terminal,
     )  # fmt: skip
     output = []
     for line in proc.stdout:
