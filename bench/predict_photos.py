@@ -22,7 +22,8 @@ from PIL import Image
 from stages import paths
 from stages.evaluate import load_model
 from stages.idx import decode
-from stages.predict import normalize, to_fashion_mnist
+from stages.predict import to_fashion_mnist
+from stages.preprocess import apply_normalization
 
 log = logging.getLogger("bench.predict_photos")
 
@@ -54,8 +55,8 @@ def main() -> None:
     log.info("%-5s  %9s  %7s  %9s", "model", "originals", "photos", "agreement")
     for name in ("cnn", "mlp"):
         model = load_model(paths.model_file(name))
-        original = model.predict(normalize(images, stats), batch_size=500, verbose=0).argmax(axis=1)
-        photo = model.predict(normalize(photos, stats), batch_size=500, verbose=0).argmax(axis=1)
+        original = model.predict(apply_normalization(images, stats), batch_size=500, verbose=0).argmax(axis=1)
+        photo = model.predict(apply_normalization(photos, stats), batch_size=500, verbose=0).argmax(axis=1)
         log.info("%-5s  %9.3f  %7.3f  %9.3f", name, (original == labels).mean(), (photo == labels).mean(),
                  (original == photo).mean())  # fmt: skip
 

@@ -23,6 +23,7 @@ from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
 from stages import paths
 from stages.idx import CLASS_NAMES
 from stages.io import StageError, display_path, read_json, run_main
+from stages.preprocess import apply_normalization
 
 SIZE = 28
 # Pixels within this distance of the ground colour count as ground when trimming: JPEG noise
@@ -90,12 +91,6 @@ def _ground(grey: Image.Image) -> int:
     return int(np.median(ring))
 
 
-def normalize(images: np.ndarray, stats: dict) -> np.ndarray:
-    """uint8 images to model inputs, exactly as preprocess normalised the training data."""
-    scaled = images.astype(np.float32) / 255.0
-    return (scaled - np.float32(stats["mean"])) / np.float32(stats["std"])
-
-
 def top_classes(probs: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
     """The `k` most probable classes of each row, most probable first."""
     order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
@@ -110,7 +105,7 @@ def predict(files: list[Path], model_name: str, top: int) -> list[Prediction]:
     from stages.metrics import softmax
 
     model = load_model(paths.model_file(model_name))
-    logits = model.predict(normalize(images, stats), batch_size=256, verbose=0)
+    logits = model.predict(apply_normalization(images, stats), batch_size=256, verbose=0)
     probs = softmax(logits.astype(np.float64))
     return [Prediction(str(f), model_name, t) for f, t in zip(files, top_classes(probs, top), strict=True)]
 

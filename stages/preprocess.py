@@ -55,12 +55,18 @@ def normalize(
 ) -> tuple[np.ndarray, list[np.ndarray], dict[str, float]]:
     """Scale uint8 images to [0, 1], then for `standardize` centre and scale by the train split's
     mean and std only, so nothing about validation or test leaks into the inputs."""
-    scaled = [x.astype(np.float32) / 255.0 for x in (train, *others)]
     mean, std = 0.0, 1.0
     if method == "standardize":
-        mean, std = float(scaled[0].mean(dtype=np.float64)), float(scaled[0].std(dtype=np.float64))
-        scaled = [(x - np.float32(mean)) / np.float32(std) for x in scaled]
-    return scaled[0], scaled[1:], {"mean": mean, "std": std}
+        scaled = train.astype(np.float32) / 255.0
+        mean, std = float(scaled.mean(dtype=np.float64)), float(scaled.std(dtype=np.float64))
+    stats = {"mean": mean, "std": std}
+    return apply_normalization(train, stats), [apply_normalization(x, stats) for x in others], stats
+
+
+def apply_normalization(images: np.ndarray, stats: dict[str, float]) -> np.ndarray:
+    """uint8 images to model inputs: [0, 1], less the training mean, over the training std
+    (0 and 1 for `scale`). predict uses it too, so its inputs are the training data's."""
+    return (images.astype(np.float32) / 255.0 - np.float32(stats["mean"])) / np.float32(stats["std"])
 
 
 def _limit(images: np.ndarray, labels: np.ndarray, limit: int | None, seed: int, what: str):

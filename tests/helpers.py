@@ -74,12 +74,17 @@ class Project:
         self.run("git", "add", "-A")
         self.run("git", "commit", "-q", "-m", message)
 
+    @classmethod
+    def existing(cls, root: Path) -> Project:
+        """The project already in `root` (a copy or a clone), without setting anything up."""
+        project = cls.__new__(cls)
+        project.root = root
+        return project
+
     def copy_to(self, root: Path) -> Project:
         """A copy of this project, its git history, DVC cache and outputs included."""
         shutil.copytree(self.root, root, symlinks=True)
-        copy = Project.__new__(Project)
-        copy.root = root
-        return copy
+        return Project.existing(root)
 
     def read_json(self, path: str) -> Any:
         return json.loads((self.root / path).read_text())

@@ -12,9 +12,7 @@ ARTIFACTS = ("models/mlp.keras", "models/cnn.keras", "data/predictions/test.npz"
 def clone(source: Project, root) -> Project:
     """A fresh `git clone`: the commit only, no DVC cache, no outputs."""
     source.run("git", "clone", "-q", str(source.root), str(root))
-    project = Project.__new__(Project)
-    project.root = root
-    return project
+    return Project.existing(root)
 
 
 @pytest.fixture(scope="module")
