@@ -5,7 +5,11 @@
 #
 #   docker build -t registry.example.com/fmnist-pipeline:latest --build-arg DVC_REMOTES=s3 .
 #   docker push registry.example.com/fmnist-pipeline:latest
-FROM python:3.11-slim-bookworm
+#
+# BASE_IMAGE: any Debian bookworm image whose `pip` installs into a Python 3.11 (where Docker Hub is
+# out of reach, one made with debootstrap: tests/containers/base_image.sh).
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
 
 # git for the clone step and for DVC; the real dataset, so a first run anywhere needs no download.
 RUN apt-get update \

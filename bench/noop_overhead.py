@@ -50,7 +50,7 @@ def main() -> None:
         env.pop("PREFECT_API_URL", None)  # the ephemeral server, started by the flow's own process
         commands = {
             "dvc repro (no-op)": ["dvc", "repro"],
-            "flow run (no-op, ephemeral server)": [sys.executable, "-m", "flows.pipeline", "run"],
+            "flow run (no-op, ephemeral server)": [sys.executable, "-m", "flows", "run"],
         }
         # One untimed flow run: the first start of an empty PREFECT_HOME migrates its database.
         _timed(commands["flow run (no-op, ephemeral server)"], env)

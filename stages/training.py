@@ -10,7 +10,9 @@ import logging
 import math
 import shutil
 import sys
+import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -211,6 +213,42 @@ def _fingerprint(p: dict[str, Any], name: str) -> str:
     return digest.hexdigest()
 
 
+def _renumber_shared_objects(node: Any, ids: dict[int, int]) -> Any:
+    """Keras links objects shared between layers by their id() at save time; number them 1, 2, ...
+    in order of appearance instead (same links, same bytes in every process)."""
+    if isinstance(node, dict):
+        if "shared_object_id" in node:
+            node["shared_object_id"] = ids.setdefault(node["shared_object_id"], len(ids) + 1)
+        return {key: _renumber_shared_objects(value, ids) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_renumber_shared_objects(value, ids) for value in node]
+    return node
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """Save `model` as a .keras file whose bytes depend on the model alone.
+
+    Keras stamps the save time into the archive (metadata.json's date_saved and the weights'
+    zip entry) and memory addresses into config.json (`shared_object_id`), so every retraining
+    would be a new DVC object: stages downstream would rerun, and equal trainings on two
+    machines of a sweep would leave run-cache entries that never match each other's.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".save-") as scratch:
+        saved = Path(scratch) / path.name
+        model.save(saved)
+        with atomic_path(path) as tmp, zipfile.ZipFile(saved) as src, zipfile.ZipFile(tmp, "w") as dst:
+            for entry in src.infolist():
+                data = src.read(entry)
+                if entry.filename == "metadata.json":
+                    metadata = json.loads(data)
+                    metadata.pop("date_saved", None)
+                    data = json.dumps(metadata).encode()
+                elif entry.filename == "config.json":
+                    data = json.dumps(_renumber_shared_objects(json.loads(data), {})).encode()
+                dst.writestr(zipfile.ZipInfo(entry.filename), data, compress_type=entry.compress_type)
+
+
 def run_training_stage(name: str, build: Callable[[dict[str, Any]], keras.Model], schema: params.Schema) -> None:
     """Main of train-<name>: validate params, train on train/val, write model, history and metrics."""
     p = params.load(f"train_{name}", schema)
@@ -220,8 +258,7 @@ def run_training_stage(name: str, build: Callable[[dict[str, Any]], keras.Model]
     log.info("%s: %d training images, %d validation images", name, len(train_split[1]), len(val_split[1]))
     model, history = train(build, train_split, val_split, p, progress_bar=sys.stdout.isatty(), checkpoint=checkpoint)
     summary = summarize(model, history)
-    with atomic_path(paths.model_file(name)) as tmp:
-        model.save(tmp)
+    save_model(model, paths.model_file(name))
     write_text(paths.history_file(name), history_csv(history))
     write_json(paths.training_metrics_file(name), summary)
     checkpoint.remove()

@@ -27,11 +27,11 @@ def shared(reproduced, tmp_path_factory):
     a.set_params(train_cnn={"seed": 5})
     assert a.repro() == ["train-cnn", "evaluate", "report"]
     a.variation = a.read_json("metrics/evaluate.json")
-    a.run("python", "-m", "flows.pipeline", "push")
+    a.run("python", "-m", "flows", "push")
     a.run("git", "checkout", "--", ".")  # back to the commit: params, dvc.lock, metrics
     a.run("dvc", "checkout")  # and its outputs, from the local cache
     assert a.repro() == []
-    a.run("python", "-m", "flows.pipeline", "push")
+    a.run("python", "-m", "flows", "push")
     return a
 
 
@@ -60,7 +60,7 @@ def test_params_another_clone_already_ran_are_restored_not_recomputed(shared, tm
 def test_the_flow_pulls_first_and_pushes_what_it_ran(shared, tmp_path):
     c = clone(shared, tmp_path / "c")
     env = {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    proc = c.run("python", "-m", "flows.pipeline", "run", "--pull", "--push", "--set", "train_mlp.seed=6", env=env)
+    proc = c.run("python", "-m", "flows", "run", "--pull", "--push", "--set", "train_mlp.seed=6", env=env)
     output = proc.stdout + proc.stderr
     # Pulled: fetch, preprocess and train-cnn are up to date at once; the new seed reruns the rest.
     for stage, status in [("fetch", "skipped"), ("train-cnn", "skipped"), ("train-mlp", "ran"), ("report", "ran")]:
@@ -74,6 +74,6 @@ def test_the_flow_pulls_first_and_pushes_what_it_ran(shared, tmp_path):
 
 def test_push_without_a_remote_says_how_to_add_one(reproduced, tmp_path):
     project = reproduced.copy_to(tmp_path / "project")
-    proc = project.run("python", "-m", "flows.pipeline", "push", check=False)
+    proc = project.run("python", "-m", "flows", "push", check=False)
     assert proc.returncode == 1
     assert "no default DVC remote to pull from or push to: add one with `dvc remote add -d shared" in proc.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import tool_env
+from tests.helpers import Project, tool_env
 
 
 @dataclass
@@ -81,3 +82,68 @@ def prefect_server(tmp_path_factory) -> Iterator[PrefectServer]:
     finally:
         stop(server)
         log.close()
+
+
+@dataclass
+class Team:
+    """What machines share in a sweep: a bare git repo, a DVC remote, and one Prefect server.
+    `checkout` is the user's clone; `env` is what a worker needs (FMNIST_GIT_URL for prefect.yaml)."""
+
+    base: Path
+    checkout: Project
+    git_remote: Path
+    dvc_remote: Path
+    server: PrefectServer
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**self.server.env, "FMNIST_GIT_URL": str(self.git_remote)}
+
+    def api(self, path: str, body: dict) -> list[dict]:
+        response = httpx.post(f"{self.server.api_url}/{path}", json=body, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def latest_artifact(self, key: str) -> list[dict]:
+        (artifact,) = self.api("artifacts/filter", {"artifacts": {"key": {"any_": [key]}}, "sort": "CREATED_DESC",
+                                                    "limit": 1})  # fmt: skip
+        return json.loads(artifact["data"])
+
+    def logs_since(self, after: str) -> list[str]:
+        """Every log line of the flow runs that started after `after` (ISO time)."""
+        runs = self.api("flow_runs/filter", {"flow_runs": {"start_time": {"after_": after}}})
+        logs: list[str] = []
+        while True:  # the API answers 200 at most a request
+            page = self.api("logs/filter", {"logs": {"flow_run_id": {"any_": [r["id"] for r in runs]}},
+                                            "sort": "TIMESTAMP_ASC", "limit": 200, "offset": len(logs)})  # fmt: skip
+            logs += [entry["message"] for entry in page]
+            if len(page) < 200:
+                return logs
+
+
+def make_team(reproduced: Project, server: PrefectServer, base: Path) -> Team:
+    """The tiny reproduced project as a user's clone of a bare git repo, with a committed default
+    DVC remote that already holds its results (so points restore fetch and preprocess)."""
+    git_remote, dvc_remote = base / "origin.git", base / "dvc-remote"
+    checkout = reproduced.copy_to(base / "checkout")
+    checkout.run("git", "init", "-q", "--bare", str(git_remote))
+    checkout.run("dvc", "remote", "add", "-d", "shared", str(dvc_remote))
+    checkout.commit("shared DVC remote")
+    checkout.run("git", "remote", "add", "origin", str(git_remote))
+    checkout.run("git", "push", "-q", "origin", "main")
+    checkout.run("python", "-m", "flows", "push")
+    return Team(base, checkout, git_remote, dvc_remote, server)
+
+
+def start_worker(team: Team, pool: str, name: str, *extra: str) -> subprocess.Popen:
+    """A Prefect worker in its own directory under the team's base, standing in for a machine."""
+    home = team.base / name
+    home.mkdir(exist_ok=True)
+    log = (home / "worker.log").open("w")
+    worker = subprocess.Popen(
+        ["prefect", "worker", "start", "--pool", pool, "--name", name, *extra],
+        cwd=home, env={**team.env, "FMNIST_MACHINE": name}, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    log.close()
+    return worker

@@ -5,7 +5,9 @@ import re
 import pytest
 import yaml
 
-from flows.pipeline import apply_overrides, metrics_markdown, plan
+from flows.dvc_cli import plan
+from flows.params import apply_overrides
+from flows.pipeline import metrics_markdown
 from tests.helpers import TINY_PARAMS, Project, require_real_data
 
 GRAPH = {
@@ -98,7 +100,7 @@ def project(tmp_path_factory):
 
 def run_flow(project, *args):
     """Run the flow in a fresh process; returns {stage: status} from its summary."""
-    proc = project.run("python", "-m", "flows.pipeline", "run", *args, env=project.prefect_env, check=False)
+    proc = project.run("python", "-m", "flows", "run", *args, env=project.prefect_env, check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     return dict(SUMMARY.findall(output)), output
@@ -150,7 +152,7 @@ def test_flow_force_reruns_everything(project):
 def test_a_failing_stage_fails_the_flow_with_its_error_in_the_log(project):
     project.set_params(train_mlp={"dropout": 1.5})
     try:
-        proc = project.run("python", "-m", "flows.pipeline", "run", env=project.prefect_env, check=False)
+        proc = project.run("python", "-m", "flows", "run", env=project.prefect_env, check=False)
     finally:
         project.set_params(train_mlp={"dropout": TINY_PARAMS.get("train_mlp", {}).get("dropout", 0.3)})
     output = proc.stdout + proc.stderr

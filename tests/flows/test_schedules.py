@@ -39,7 +39,7 @@ def _wait_for(condition, timeout: float, what: str):
 def test_served_interval_schedule_runs_the_flow(project, prefect_server, tmp_path):
     log = (tmp_path / "serve.log").open("w")
     serve = subprocess.Popen(
-        ["python", "-m", "flows.pipeline", "serve", "--interval", "5", "--name", "every-5s"],
+        ["python", "-m", "flows", "serve", "--interval", "5", "--name", "every-5s"],
         cwd=project.root, env=prefect_server.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:

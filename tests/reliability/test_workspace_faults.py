@@ -50,7 +50,7 @@ def test_a_second_repro_stops_with_a_clear_message_and_the_first_finishes_intact
 def test_a_flow_run_during_a_repro_fails_with_the_same_clear_message(project, tmp_path):
     repro = _repro_in_train_cnn(project)
     env = {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    flow = project.run("python", "-m", "flows.pipeline", "run", env=env, check=False)
+    flow = project.run("python", "-m", "flows", "run", env=env, check=False)
     repro.stdout.read()
     assert repro.wait(300) == 0
     assert flow.returncode == 1

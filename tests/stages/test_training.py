@@ -95,3 +95,34 @@ def test_a_checkpoint_of_other_params_is_ignored(tiny_splits, tmp_path):
     _train_once(build_mlp, {**MLP, "epochs": 1}, tiny_splits, Checkpoint(directory, "old"))
     _, history = _train_once(build_mlp, {**MLP, "epochs": 2}, tiny_splits, Checkpoint(directory, "new"))
     assert [row["epoch"] for row in history] == [1, 2]
+
+
+SAVE_IN_A_NEW_PROCESS = """
+import sys
+from pathlib import Path
+import keras
+from stages.models import build_cnn
+from stages.training import save_model
+keras.utils.set_random_seed(3)
+save_model(build_cnn({cnn}), Path(sys.argv[1]))
+"""
+
+
+def test_a_saved_model_has_the_same_bytes_in_every_process(tmp_path):
+    """Keras writes the save time and memory addresses into a .keras file; save_model does not,
+    so equal trainings on two machines are one DVC object (and one run-cache match)."""
+    import subprocess
+    import sys
+
+    import keras
+
+    paths = [tmp_path / f"{i}" / "cnn.keras" for i in (1, 2)]
+    for path in paths:
+        subprocess.run([sys.executable, "-c", SAVE_IN_A_NEW_PROCESS.format(cnn=CNN), str(path)], check=True)
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    assert [p.name for p in paths[0].parent.iterdir()] == ["cnn.keras"]  # no scratch left behind
+    keras.utils.set_random_seed(3)
+    built = build_cnn(CNN)
+    loaded = keras.models.load_model(paths[0], safe_mode=True)
+    x = np.random.default_rng(0).normal(size=(2, 28, 28)).astype("float32")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), built.predict(x, verbose=0))

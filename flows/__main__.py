@@ -1,0 +1,5 @@
+"""`python -m flows ...` is `fmnist-flow ...`."""
+
+from flows.cli import main
+
+main()

@@ -1,0 +1,86 @@
+"""Param overrides as `dvc exp run -S` takes them: one set (`--set`) or a grid (`sweep -S`)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+from typing import Any
+
+
+def _parse(override: str) -> tuple[list[str], str]:
+    key, sep, raw = override.partition("=")
+    parts = key.strip().split(".")
+    if not sep or len(parts) < 2 or not all(parts):
+        raise ValueError(f"override {override!r} is not of the form section.key=value")
+    return parts, raw
+
+
+def _parent(document: Any, parts: list[str], override: str) -> Any:
+    """The mapping that holds the key `parts` names; only keys params.yaml already has."""
+    node = document
+    for depth, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            allowed = ", ".join(map(str, node)) if isinstance(node, dict) else "none (not a mapping)"
+            raise ValueError(
+                f"override {override!r}: params.yaml has no {'.'.join(parts[: depth + 1])}; keys there: {allowed}"
+            )
+        if depth < len(parts) - 1:
+            node = node[part]
+    return node
+
+
+def apply_overrides(overrides: list[str], path: Path) -> None:
+    """Write `section.key=value` overrides into params.yaml, as `dvc exp run -S` does, keeping
+    comments; values are YAML (`3`, `0.5`, `[32, 64]`, `null`). Only existing keys can be set."""
+    from ruamel.yaml import YAML  # DVC's own YAML library: round-trips comments and layout
+
+    if not overrides:
+        return
+    yaml = YAML()
+    document = yaml.load(path.read_text())
+    for override in overrides:
+        parts, raw = _parse(override)
+        _parent(document, parts, override)[parts[-1]] = YAML(typ="safe").load(raw) if raw.strip() else None
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w") as f:
+        yaml.dump(document, f)
+    os.replace(tmp, path)
+
+
+def check_keys(overrides: list[str], path: Path) -> None:
+    """Fail with the key and the keys allowed when an override names a key params.yaml lacks."""
+    import yaml
+
+    document = yaml.safe_load(path.read_text())
+    for override in overrides:
+        parts, _ = _parse(override)
+        _parent(document, parts, override)
+
+
+def expand_grid(sets: list[str]) -> list[list[str]]:
+    """Every point of a `-S` grid, in DVC's syntax (Hydra's override grammar, which `dvc exp run
+    --queue -S` uses): `-S a.b=1,2 -S c.d=x,y` is 4 points, `range(1,4)` and `choice(1,2)` work,
+    and `[32,64]` is one list value. Each point is a list of `key=value` overrides."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    axes: list[list[str]] = []
+    for item in sets:
+        try:
+            (override,) = OverridesParser.create().parse_overrides([item])
+        except HydraException as exc:
+            raise ValueError(
+                f"-S {item!r} is not of the form section.key=value[,value...]: {str(exc).splitlines()[0]}"
+            ) from None
+        key = override.key_or_group
+        if override.is_sweep_override():
+            values = list(override.sweep_string_iterator())
+        else:
+            values = [override.get_value_element_as_str()]
+        axes.append([f"{key}={value}" for value in values])
+    keys = [a[0].partition("=")[0] for a in axes]
+    duplicated = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicated:
+        raise ValueError(f"-S {duplicated[0]} is given twice; give its values once, comma-separated")
+    return [list(point) for point in itertools.product(*axes)]

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Build a Debian bookworm image with Python 3.11 and pip, standing in for python:3.11-slim-bookworm
+# where no image registry is reachable: debootstrap, then `docker import`.
+#   tests/containers/base_image.sh IMAGE_NAME
+# pip inside it trusts this machine's CA bundle (some networks re-sign TLS): that belongs to the
+# test's base image, never to the project's Dockerfile.
+set -euo pipefail
+name=$1
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+  bookworm "$root" http://deb.debian.org/debian >"$root.log" 2>&1 || { tail -20 "$root.log" >&2; exit 1; }
+rm -f "$root.log"
+chroot "$root" python3 -m venv /opt/python
+cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
+printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$root/etc/pip.conf"
+rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+tar -C "$root" -c . | docker import \
+  --change 'ENV PATH=/opt/python/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  --change 'ENV LANG=C.UTF-8' \
+  --change 'CMD ["python3"]' - "$name" >/dev/null
