@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -29,8 +30,20 @@ RESULT_KEY = "fmnist-experiment-result"  # the artifact the sweep reads each poi
 
 def where() -> str:
     """Where this point ran, for the leaderboard: FMNIST_MACHINE if the worker's machine names
-    itself, else the host name (a container's is its ID, a Kubernetes job's its pod)."""
-    return os.environ.get("FMNIST_MACHINE") or socket.gethostname()
+    itself, else the host name (a Kubernetes job's is its pod's), and the container if in one."""
+    machine = os.environ.get("FMNIST_MACHINE") or socket.gethostname()
+    container = _container_id()
+    return f"{machine} (container {container})" if container else machine
+
+
+def _container_id() -> str | None:
+    """The Docker container this runs in, if any: with host networking its host name is the host's."""
+    try:
+        mounts = Path("/proc/self/mountinfo").read_text()
+    except OSError:
+        return None
+    found = re.search(r"/docker/containers/([0-9a-f]{64})/", mounts)
+    return found[1][:12] if found else None
 
 
 def _git_identity(root: Path) -> None:

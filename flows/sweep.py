@@ -193,6 +193,7 @@ def leaderboard(rows: list[dict], points: dict[str, list[str]], varying: list[st
                 **{column: row.get(column) for column in METRIC_COLUMNS},
                 "where": row.get("where", ""),
                 "ran": row.get("ran", ""),  # stages computed for this point; "none": all restored
+                "seconds": row.get("seconds"),  # the point's wall time: clone, pull, stages, push
                 "status": row["status"],
                 "error": row.get("error", ""),
             }

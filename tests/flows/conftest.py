@@ -1,4 +1,5 @@
-"""One real Prefect server for the test session, on 127.0.0.1, with a private PREFECT_HOME."""
+"""Real Prefect servers and workers for the flow tests, on 127.0.0.1: one server for the test session,
+and the parts of a team of machines for sweeps (a bare git repo, a DVC remote, workers)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,9 +49,9 @@ def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
         proc.wait()
 
 
-@pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory) -> Iterator[PrefectServer]:
-    home = tmp_path_factory.mktemp("prefect-server")
+@contextmanager
+def running_prefect_server(home: Path) -> Iterator[PrefectServer]:
+    """`prefect server start` on 127.0.0.1 and a free port, PREFECT_HOME in `home`; stopped on exit."""
     port = _free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     env = {
@@ -61,7 +63,7 @@ def prefect_server(tmp_path_factory) -> Iterator[PrefectServer]:
         "PREFECT_RUNNER_POLL_FREQUENCY": "2",
         "PREFECT_WORKER_QUERY_SECONDS": "2",
     }
-    log = (Path(home) / "server.log").open("w")
+    log = (home / "server.log").open("w")
     server = subprocess.Popen(
         ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -77,11 +79,17 @@ def prefect_server(tmp_path_factory) -> Iterator[PrefectServer]:
                 pass
             time.sleep(0.5)
         else:
-            raise RuntimeError(f"prefect server did not start: {(Path(home) / 'server.log').read_text()[-2000:]}")
+            raise RuntimeError(f"prefect server did not start: {(home / 'server.log').read_text()[-2000:]}")
         yield PrefectServer(api_url, client_env)
     finally:
         stop(server)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory) -> Iterator[PrefectServer]:
+    with running_prefect_server(tmp_path_factory.mktemp("prefect-server")) as server:
+        yield server
 
 
 @dataclass
@@ -126,7 +134,7 @@ def make_team(reproduced: Project, server: PrefectServer, base: Path) -> Team:
     DVC remote that already holds its results (so points restore fetch and preprocess)."""
     git_remote, dvc_remote = base / "origin.git", base / "dvc-remote"
     checkout = reproduced.copy_to(base / "checkout")
-    checkout.run("git", "init", "-q", "--bare", str(git_remote))
+    checkout.run("git", "init", "-q", "--bare", "--initial-branch", "main", str(git_remote))
     checkout.run("dvc", "remote", "add", "-d", "shared", str(dvc_remote))
     checkout.commit("shared DVC remote")
     checkout.run("git", "remote", "add", "origin", str(git_remote))

@@ -1,0 +1,117 @@
+"""The container deployments for real: the project's Dockerfile built on a Debian base image, a
+Prefect Docker worker, the pipeline and a sweep in containers, results shared through git and
+the DVC remote. Host networking only: every server here listens on 127.0.0.1.
+
+A Docker engine is required under CI (`.ci/run` starts one); elsewhere these tests are skipped
+when none answers, with one line saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from tests.flows.conftest import Team, make_team, start_worker, stop
+from tests.helpers import PROJECT, Project
+
+pytestmark = pytest.mark.slow
+
+BASE_IMAGE = "fmnist-test-base:bookworm"
+IMAGE = "fmnist-pipeline:test"
+
+
+def docker(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def require_docker() -> None:
+    answered = shutil.which("docker") is not None and docker("info", timeout=30).returncode == 0
+    if answered:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail("no Docker engine answers `docker info`; .ci/run starts one (dockerd --bridge=none)")
+    pytest.skip("no Docker engine answers `docker info`: the Docker tests were skipped")
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    """The project's Dockerfile built on a debootstrapped Debian (no image registry here)."""
+    require_docker()
+    if docker("image", "inspect", BASE_IMAGE).returncode:
+        subprocess.run(["bash", str(PROJECT / "tests/containers/base_image.sh"), BASE_IMAGE], check=True, timeout=900)
+    build = docker("build", "--network", "host", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "--build-arg",
+                   "DVC_REMOTES=", "-t", IMAGE, str(PROJECT), timeout=1500)  # fmt: skip
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    return IMAGE
+
+
+@pytest.fixture(scope="module")
+def team(image, reproduced, prefect_server, tmp_path_factory):
+    """Both container deployments on a Docker pool, and a Docker worker. Containers see the git
+    and DVC remotes at the same paths as the host, and reach the Prefect server on 127.0.0.1."""
+    team = make_team(reproduced, prefect_server, tmp_path_factory.mktemp("docker"))
+    env = {**team.env, "FMNIST_IMAGE": image}
+    team.checkout.run("prefect", "work-pool", "create", "fmnist-docker", "--type", "docker", env=env)
+    # Given on the command line, these replace prefect.yaml's job variables: the image too.
+    variables = json.dumps({"image": image, "network_mode": "host", "image_pull_policy": "Never", "auto_remove": True,
+                            "volumes": [f"{team.base}:{team.base}"]})  # fmt: skip
+    for name in ("fmnist-docker", "fmnist-experiment-docker"):
+        team.checkout.run("prefect", "--no-prompt", "deploy", "--name", name, "--job-variable", variables, env=env)
+    worker = start_worker(team, "fmnist-docker", "docker-host", "--type", "docker")
+    try:
+        yield team
+    finally:
+        stop(worker)
+        leftovers = docker("ps", "-aq", "--filter", f"ancestor={image}").stdout.split()
+        if leftovers:
+            docker("rm", "-f", *leftovers)
+
+
+def wait_for_run(team: Team, run_id: str, timeout: float = 900) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        (run,) = team.server.flow_runs(id={"any_": [run_id]})
+        if run["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            return run
+        time.sleep(3)
+    worker_log = (team.base / "docker-host" / "worker.log").read_text()[-3000:]
+    raise AssertionError(f"flow run {run_id} did not finish in {timeout:.0f}s; worker log:\n{worker_log}")
+
+
+def test_the_pipeline_runs_in_a_container_and_a_fresh_clone_reruns_nothing(team, tmp_path):
+    team.checkout.set_params(train_cnn={"seed": 11})  # a CNN nobody trained yet
+    team.checkout.commit("train_cnn.seed=11")
+    team.checkout.run("git", "push", "-q", "origin", "main")
+    out = team.checkout.run("prefect", "deployment", "run", "fmnist-pipeline/fmnist-docker", env=team.env).stdout
+    run = wait_for_run(team, next(line.split()[-1] for line in out.splitlines() if "UUID" in line))
+    assert run["state"]["type"] == "COMPLETED", run["state"]
+    assert run["infrastructure_pid"], "the run had no container"
+
+    clone = tmp_path / "host-clone"
+    team.checkout.run("git", "clone", "-q", str(team.git_remote), str(clone))
+    host = Project.existing(clone)
+    host.run("dvc", "pull", "--run-cache", "--allow-missing")
+    out = host.run("dvc", "repro", "--pull").stdout  # --pull: the outputs of the container's runs
+    assert "Running stage" not in out, out
+    assert "Stage 'train-cnn' is cached - skipping run" in out
+    assert "up to date" in host.run("dvc", "status").stdout
+
+
+def test_a_sweep_runs_its_points_in_containers(team):
+    proc = team.checkout.run(
+        "python", "-m", "flows", "sweep", "-S", "train_cnn.dense_units=8,24",
+        "--deployment", "fmnist-experiment-docker", env=team.env, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    table = team.latest_artifact("fmnist-sweep-leaderboard")
+    assert len(table) == 2 and {r["status"] for r in table} == {"done"}
+    assert {r["train_cnn.dense_units"] for r in table} == {"8", "24"}
+    assert all("train-cnn" in r["ran"] and "(container " in r["where"] for r in table)  # trained in containers
+    shown = team.checkout.run("dvc", "exp", "show", "--json").stdout
+    assert all(r["experiment"] in shown for r in table)
+    assert not docker("ps", "-q", "--filter", f"ancestor={IMAGE}").stdout.strip()  # every container is gone
