@@ -21,23 +21,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from flows.sweep import format_table  # noqa: E402
-from tests.flows.conftest import make_team, running_prefect_server, start_worker, stop  # noqa: E402
+from tests.flows.servers import make_team, running_prefect_server, start_worker, stop  # noqa: E402
 from tests.helpers import DEBIAN_DATA, Project  # noqa: E402
 
 log = logging.getLogger("bench.sweep")
 
-# Big enough that a point takes a minute or more here: 12,000 real training images.
+# Big enough that a point takes a minute or more here: 15,000 real training images.
 PARAMS = {
     "fetch": {"sources": [str(DEBIAN_DATA)]},
-    "preprocess": {"train_limit": 12000, "test_limit": 2000, "val_size": 2000},
+    "preprocess": {"train_limit": 15000, "test_limit": 2000, "val_size": 2000},
     "train_mlp": {"epochs": 4},
-    "train_cnn": {"epochs": 3},
+    "train_cnn": {"epochs": 4},
 }
 GRID = ["-S", "train_cnn.learning_rate=0.001,0.002", "-S", "train_cnn.dense_units=64,128"]
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)  # Prefect configured it on import
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
         base = Path(tmp)
         (base / "prefect").mkdir()

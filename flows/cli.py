@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 
 from flows import dvc_cli as dvc
+from flows import processes
+from flows.params import check_keys
+from stages.checkout import project_root
+from stages.io import StageError
 
 logger = logging.getLogger("fmnist-flow")
 
@@ -63,10 +69,62 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_prefect() -> None:
+    """Prefect logs as the process exits ("Stopping temporary server"): the cause stays last."""
+    logging.getLogger("prefect").setLevel(logging.WARNING)
+
+
 def _fail(what: str, exc: BaseException) -> None:
     """The cause in one line, last: the run log above holds the details."""
+    _quiet_prefect()
     logger.error("%s failed: %s", what, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     sys.exit(1)
+
+
+API_TIMEOUT = 15.0  # seconds; Prefect's own client would retry for minutes
+
+
+def _check_api() -> None:
+    """A Prefect API that PREFECT_API_URL names must answer, and soon; unset, Prefect runs its own."""
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        return
+    try:
+        httpx.get(f"{url.rstrip('/')}/health", timeout=API_TIMEOUT).raise_for_status()
+    except httpx.HTTPError as exc:
+        reason = "did not answer" if isinstance(exc, httpx.TimeoutException) else f"failed ({exc})"
+        raise RuntimeError(
+            f"the Prefect API at {url} {reason} within {API_TIMEOUT:.0f}s: start it (`prefect server start`) "
+            "or unset PREFECT_API_URL to run on Prefect's embedded server"
+        ) from None
+
+
+class Stopped(BaseException):
+    """SIGTERM (or SIGHUP) outside Prefect's own handling of it: unwinds like Ctrl-C does."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
+def _stopped(exc: BaseException) -> None:
+    """The run was stopped: say what was interrupted and how a rerun resumes it, last; exit 128+N.
+
+    During a flow Prefect turns SIGTERM into its TerminationSignal, and re-sends the signal to
+    the handler it replaced (_raise_stopped) once the flow has crashed: what the flow noted on
+    its way out is on that exception, our Stopped's context."""
+    notes = [n for e in (exc, exc.__context__) if e is not None for n in getattr(e, "__notes__", [])]
+    _quiet_prefect()
+    logger.error("%s", notes[-1] if notes else f"stopped ({exc}) before any stage was running")
+    signum = exc.signum if isinstance(exc, Stopped) else getattr(exc, "signal", signal.SIGINT)
+    sys.exit(128 + int(signum))
 
 
 def _sweep(args: argparse.Namespace) -> None:
@@ -83,7 +141,7 @@ def _sweep(args: argparse.Namespace) -> None:
     from flows.sweep import deployment_name, fmnist_sweep, format_table, prepare
 
     try:  # the flow checks too; here a mistake is refused before a flow run starts
-        prepare(dvc.project_root(), args.sets, deployment_name(args.deployment), args.git_remote)
+        prepare(project_root(), args.sets, deployment_name(args.deployment), args.git_remote)
     except Exception as exc:  # noqa: BLE001 (a mistake of the user's or an unreachable server: one line)
         _fail("sweep", exc)
     try:
@@ -97,6 +155,8 @@ def _sweep(args: argparse.Namespace) -> None:
         )
     except Exception as exc:  # noqa: BLE001
         _fail("sweep", exc)
+    except BaseException as exc:  # stopped: Ctrl-C, SIGTERM, a cancellation
+        _stopped(exc)
     logger.info("leaderboard (best first):\n%s", format_table(table))
     failed = [r for r in table if r["status"] != "done"]
     if failed:
@@ -111,16 +171,32 @@ def _sweep(args: argparse.Namespace) -> None:
     logger.info("all %d points are experiments here now: dvc exp show; keep one with dvc exp apply NAME", len(table))
 
 
+SUPERVISED = "FMNIST_FLOW_SUPERVISED"
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(argv)  # a mistake in the arguments is refused before anything starts
+    if os.environ.get(SUPERVISED) != "1":
+        # The work runs in a child that this process outlives: stopping this process (Ctrl-C,
+        # SIGTERM, even SIGKILL) stops the run's stages, and nothing the run started stays running.
+        env = {**os.environ, SUPERVISED: "1"}
+        sys.exit(processes.supervise([sys.executable, "-m", "flows", *argv], env))
+    signal.signal(signal.SIGTERM, _raise_stopped)
+    signal.signal(signal.SIGHUP, _raise_stopped)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per API request otherwise
+    if args.command != "push":
+        try:
+            _check_api()
+        except RuntimeError as exc:
+            _fail(args.command, exc)
     if args.command == "sweep":
         _sweep(args)
         return
     try:
-        root = dvc.project_root()
-    except dvc.DvcError as exc:
+        root = project_root()
+    except StageError as exc:
         _fail(args.command, exc)
     if args.command == "push":
         try:
@@ -129,6 +205,11 @@ def main(argv: list[str] | None = None) -> None:
         except (ValueError, RuntimeError) as exc:
             _fail("push", exc)
         return
+    try:  # refused here, before Prefect starts a server or a run
+        dvc.plan(dvc.stage_names(root), args.targets)
+        check_keys(args.overrides, root / "params.yaml")
+    except ValueError as exc:
+        _fail(args.command, exc)
     from flows.pipeline import fmnist_pipeline
 
     params = {
@@ -144,6 +225,8 @@ def main(argv: list[str] | None = None) -> None:
             fmnist_pipeline(**params, project=str(root))
         except Exception as exc:  # noqa: BLE001 (the run log holds the details)
             _fail("flow", exc)
+        except BaseException as exc:  # stopped: Ctrl-C, SIGTERM, a cancellation
+            _stopped(exc)
     else:
         fmnist_pipeline.serve(name=args.name, cron=args.cron, interval=args.interval, parameters=params)
 

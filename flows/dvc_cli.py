@@ -17,6 +17,8 @@ from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
 
+from flows import processes
+
 # A stage's own error line, as stages/io.py logs it: "12:00:01 ERROR stages.train_cnn: <cause>".
 _STAGE_ERROR = re.compile(r"^\d\d:\d\d:\d\d ERROR [\w.]+: (?P<cause>.+)$")
 _DVC_ERROR = re.compile(r"^ERROR: (?P<cause>.+)$")
@@ -24,15 +26,6 @@ _DVC_ERROR = re.compile(r"^ERROR: (?P<cause>.+)$")
 
 class DvcError(RuntimeError):
     """A dvc command failed; the message's first line says what and why."""
-
-
-def project_root(start: Path | None = None) -> Path:
-    """The checkout the user stands in: the nearest directory upward holding dvc.yaml."""
-    start = (start or Path.cwd()).resolve()
-    for directory in (start, *start.parents):
-        if (directory / "dvc.yaml").is_file():
-            return directory
-    raise DvcError(f"{start} is not inside a checkout of the pipeline (no dvc.yaml here or above): cd into one")
 
 
 def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -76,10 +69,10 @@ def dvc_streamed(
     """Run `dvc ARGS`, every line it prints going to `logger` as it comes.
 
     On failure raise DvcError("WHAT failed: CAUSE"), CAUSE being the line that says why (a stage's
-    own error line when a stage failed), followed by DVC's last lines for the log.
+    own error line when a stage failed).
     """
     tail: list[str] = []
-    with subprocess.Popen(
+    with processes.spawn(
         ["dvc", *args], cwd=root, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     ) as proc:
         assert proc.stdout is not None
@@ -91,9 +84,8 @@ def dvc_streamed(
             tail = [*tail[-19:], line]
             if on_line:
                 on_line(line)
-    if proc.returncode:
-        reason = cause(tail) or f"dvc exited {proc.returncode}"
-        raise DvcError(f"{what} failed: {reason}\n" + "\n".join(tail))
+    if proc.returncode:  # every line is in the log already: the message is the cause alone
+        raise DvcError(f"{what} failed: {cause(tail) or f'dvc exited {proc.returncode}'}")
 
 
 def stage_graph(root: Path) -> dict[str, set[str]]:
@@ -103,6 +95,13 @@ def stage_graph(root: Path) -> dict[str, set[str]]:
     for upstream, downstream in re.findall(r'^"([^"]+)" -> "([^"]+)";$', dot, re.M):
         graph[downstream].add(upstream)
     return graph
+
+
+def stage_names(root: Path) -> dict[str, set[str]]:
+    """dvc.yaml's stages, without their edges (enough to check a target); no DVC start-up."""
+    import yaml
+
+    return {name: set() for name in (yaml.safe_load((root / "dvc.yaml").read_text()) or {}).get("stages", {})}
 
 
 def changed_stages(root: Path) -> set[str]:

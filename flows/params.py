@@ -30,6 +30,20 @@ def _parent(document: Any, parts: list[str], override: str) -> Any:
     return node
 
 
+def _load(path: Path, loader: Any) -> Any:
+    """`loader(text)`, a YAML error becoming one line that names the file and the line."""
+    try:
+        return loader(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path.name} is missing from {path.parent}") from None
+    except Exception as exc:  # ruamel's and PyYAML's errors alike carry problem and problem_mark
+        if not hasattr(exc, "problem"):
+            raise
+        where = f" at line {exc.problem_mark.line + 1}" if getattr(exc, "problem_mark", None) else ""
+        raise ValueError(f"{path.name} is not valid YAML ({exc.problem}{where}): fix it, or "
+                         f"`git checkout {path.name}`") from None  # fmt: skip
+
+
 def apply_overrides(overrides: list[str], path: Path) -> None:
     """Write `section.key=value` overrides into params.yaml, as `dvc exp run -S` does, keeping
     comments; values are YAML (`3`, `0.5`, `[32, 64]`, `null`). Only existing keys can be set."""
@@ -38,7 +52,7 @@ def apply_overrides(overrides: list[str], path: Path) -> None:
     if not overrides:
         return
     yaml = YAML()
-    document = yaml.load(path.read_text())
+    document = _load(path, yaml.load)
     for override in overrides:
         parts, raw = _parse(override)
         _parent(document, parts, override)[parts[-1]] = YAML(typ="safe").load(raw) if raw.strip() else None
@@ -52,7 +66,7 @@ def check_keys(overrides: list[str], path: Path) -> None:
     """Fail with the key and the keys allowed when an override names a key params.yaml lacks."""
     import yaml
 
-    document = yaml.safe_load(path.read_text())
+    document = _load(path, yaml.safe_load)
     for override in overrides:
         parts, _ = _parse(override)
         _parent(document, parts, override)

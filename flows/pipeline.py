@@ -21,11 +21,23 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, as_completed
 
 from flows import dvc_cli as dvc
+from flows import processes
 from flows.params import apply_overrides
+from stages.checkout import project_root
 
 FLOW_NAME = "fmnist-pipeline"
-# Only fetch, pull and push touch the network; a mirror's hiccup is worth retrying, a training bug is not.
-NETWORK_RETRIES = {"retries": 3, "retry_delay_seconds": [2, 5, 15]}
+# Only fetch, pull and push touch the network, and of their failures only what can heal is retried:
+# a timeout, a refused or reset connection, a busy server; not a wrong path, a bad param or a bug.
+_TRANSIENT = re.compile(
+    r"timed? ?out|timeout|connection|temporar|unreachable|reset by peer|network|\b(429|502|503|504)\b", re.I
+)
+
+
+def _can_heal(task: Any, task_run: Any, state: Any) -> bool:
+    return bool(_TRANSIENT.search(state.message or ""))
+
+
+NETWORK_RETRIES = {"retries": 3, "retry_delay_seconds": [2, 5, 15], "retry_condition_fn": _can_heal}
 RETRIES = {"fetch": NETWORK_RETRIES}
 
 _STATUS = (
@@ -114,26 +126,44 @@ def run_stages(
     results: dict[str, StageResult] = {}
     running: dict[PrefectFuture, str] = {}
     pending, failure = list(order), None
-    while pending or running:
-        ready = [s for s in pending if all(u in results for u in graph[s])] if failure is None else []
-        for stage in ready[: max(0, jobs - len(running))]:
-            pending.remove(stage)
-            upstream_ran = any(results[u].status != "skipped" for u in graph[stage])
-            run = repro_stage.with_options(name=stage, task_run_name=stage, **RETRIES.get(stage, {}))
-            up_to_date = stage not in changed and not upstream_ran
-            future = run.submit(root, stage, force, known_up_to_date=up_to_date, pull=pull, t0=t0)
-            running[future] = stage
-        if not running:
-            break
-        done = next(as_completed(list(running)))
-        stage = running.pop(done)
-        try:
-            results[stage] = done.result()
-        except Exception as exc:  # noqa: BLE001 (re-raised below, once the others are done)
-            failure = failure or exc
+    try:
+        while pending or running:
+            ready = [s for s in pending if all(u in results for u in graph[s])] if failure is None else []
+            for stage in ready[: max(0, jobs - len(running))]:
+                pending.remove(stage)
+                upstream_ran = any(results[u].status != "skipped" for u in graph[stage])
+                run = repro_stage.with_options(name=stage, task_run_name=stage, **RETRIES.get(stage, {}))
+                up_to_date = stage not in changed and not upstream_ran
+                future = run.submit(root, stage, force, known_up_to_date=up_to_date, pull=pull, t0=t0)
+                running[future] = stage
+            if not running:
+                break
+            done = next(as_completed(list(running)))
+            stage = running.pop(done)
+            try:
+                results[stage] = done.result()
+            except Exception as exc:  # noqa: BLE001 (re-raised below, once the others are done)
+                failure = failure or exc
+    except BaseException as stop:  # Ctrl-C (KeyboardInterrupt), SIGTERM or a cancellation (Prefect's TerminationSignal)
+        if running:
+            _interrupt(sorted(running.values()), stop)
+        raise
     if failure is not None:
         raise failure
     return results
+
+
+def _interrupt(stages: list[str], stop: BaseException) -> None:
+    """Stop the running stages and wait for them; the message says what a rerun does."""
+    logger = get_run_logger()
+    logger.warning("stopping: interrupting %s", ", ".join(stages))
+    processes.stop_all()
+    message = (
+        f"interrupted: {', '.join(stages)} stopped before finishing; their checkpoints are kept and "
+        f"the next `fmnist-flow run` or `dvc repro` resumes them"
+    )
+    logger.error("%s", message)
+    stop.add_note(message)
 
 
 def metrics_markdown(path: Path) -> str | None:
@@ -183,7 +213,7 @@ def fmnist_pipeline(
     logger = get_run_logger()
     t0 = time.perf_counter()
     check_arguments(jobs)
-    root = dvc.project_root(Path(project) if project else None)
+    root = project_root(Path(project) if project else None)
     if pull or push:
         dvc.check_remote(root)
     apply_overrides(overrides or [], root / "params.yaml")

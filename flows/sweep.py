@@ -31,6 +31,7 @@ from flows import dvc_cli as dvc
 from flows.experiment import FLOW_NAME as EXPERIMENT_FLOW
 from flows.experiment import RESULT_KEY
 from flows.params import check_keys, expand_grid
+from stages.checkout import project_root
 
 FLOW_NAME = "fmnist-sweep"
 DEFAULT_DEPLOYMENT = "fmnist-experiment"
@@ -137,6 +138,12 @@ def _point_row(flow_run: Any) -> dict[str, Any]:
     return {"status": "failed", "error": f"{state.name if state else 'unknown'}: {message.splitlines()[0]}"}
 
 
+# Child flow runs started by this process, so that stopping the sweep cancels them (a worker
+# then stops that point's stages as a stopped `fmnist-flow run` does).
+_started: dict[str, Any] = {}
+FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+
+
 @task(cache_policy=NO_CACHE)
 def run_point(deployment: str, name: str, overrides: list[str], repository: str, commit: str, jobs: int) -> dict:
     """One point as a child flow run of `deployment`, on whichever worker of its pool takes it."""
@@ -147,28 +154,49 @@ def run_point(deployment: str, name: str, overrides: list[str], repository: str,
         parameters={"repository": repository, "commit": commit, "name": name, "overrides": overrides, "jobs": jobs},
         flow_run_name=name,
         as_subflow=True,  # the Prefect UI shows each point under the sweep's run
-        poll_interval=2,
+        timeout=0,  # returns once created: waited for below
     )
+    _started[name] = flow_run.id
+    with get_client(sync_client=True) as client:
+        while not (flow_run.state and flow_run.state.type.value in FINAL):
+            time.sleep(2)
+            flow_run = client.read_flow_run(flow_run.id)
     row = {"experiment": name, **_point_row(flow_run)}
     logger.info("%s: %s %s", name, row["status"], row.get("error") or "")
     return row
 
 
 def run_points(points: dict[str, list[str]], max_parallel: int, **kwargs: Any) -> list[dict]:
-    """Every point, at most `max_parallel` at once; a failed point is a row, never a lost sweep."""
+    """Every point, at most `max_parallel` at once; a failed point is a row, never a lost sweep.
+    Stopping the sweep cancels the points it started."""
     pending, running, rows = list(points), {}, []
-    while pending or running:
-        while pending and len(running) < max_parallel:
-            name = pending.pop(0)
-            point = run_point.with_options(task_run_name=name)
-            running[point.submit(name=name, overrides=points[name], **kwargs)] = name
-        done: PrefectFuture = next(as_completed(list(running)))
-        name = running.pop(done)
-        try:
-            rows.append(done.result())
-        except Exception as exc:  # noqa: BLE001 (the sweep goes on; the row says what went wrong)
-            rows.append({"experiment": name, "status": "failed", "error": str(exc).splitlines()[0]})
+    try:
+        while pending or running:
+            while pending and len(running) < max_parallel:
+                name = pending.pop(0)
+                point = run_point.with_options(task_run_name=name)
+                running[point.submit(name=name, overrides=points[name], **kwargs)] = name
+            done: PrefectFuture = next(as_completed(list(running)))
+            name = running.pop(done)
+            try:
+                rows.append(done.result())
+            except Exception as exc:  # noqa: BLE001 (the sweep goes on; the row says what went wrong)
+                rows.append({"experiment": name, "status": "failed", "error": str(exc).splitlines()[0]})
+    except BaseException as stop:  # Ctrl-C, SIGTERM, a cancellation of the sweep
+        cancelled = _cancel([name for name in running.values() if name in _started])
+        stop.add_note(f"interrupted: points {', '.join(cancelled) or 'none'} cancelled; start the same sweep "
+                      f"again to resume (finished points are restored)")  # fmt: skip
+        raise
     return rows
+
+
+def _cancel(names: list[str]) -> list[str]:
+    from prefect.states import Cancelling
+
+    with get_client(sync_client=True) as client:
+        for name in names:
+            client.set_flow_run_state(_started[name], Cancelling(), force=True)
+    return names
 
 
 def varying_keys(points: dict[str, list[str]]) -> list[str]:
@@ -207,7 +235,9 @@ def format_table(rows: list[dict]) -> str:
         return "(no points)"
 
     def cell(value: Any) -> str:
-        return "" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+        if isinstance(value, float):  # accuracies and F1 to 4 digits, seconds to 1
+            return f"{value:.4f}" if abs(value) < 1 else f"{value:.1f}"
+        return "" if value is None else str(value)
 
     columns = list(rows[0])
     widths = {c: max(len(c), *(len(cell(r[c])) for r in rows)) for c in columns}
@@ -253,7 +283,7 @@ def fmnist_sweep(
     start = time.perf_counter()
     if max_parallel < 1:
         raise SweepError(f"max_parallel = {max_parallel} is not allowed; expected an integer >= 1")
-    root = dvc.project_root(Path(project) if project else None)
+    root = project_root(Path(project) if project else None)
     deployment = deployment_name(deployment)
     checked = prepare(root, sets, deployment, git_remote)
     if not online_workers(checked["pool"]):

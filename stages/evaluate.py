@@ -9,7 +9,7 @@ import keras
 import numpy as np
 
 from stages import params, paths
-from stages.io import StageError, display_path, load_arrays, run_main, save_arrays, write_json, write_text
+from stages.io import StageError, display_path, json_text, load_arrays, npz_bytes, run_main, write_all
 from stages.metrics import confusion_csv, score, softmax
 
 log = logging.getLogger("stages.evaluate")
@@ -41,11 +41,15 @@ def main() -> None:
         logits = model.predict(x_test, batch_size=p["batch_size"], verbose=0)
         probs[name] = softmax(logits.astype(np.float64)).astype(np.float32)
         metrics[name] = score(y_test, probs[name])
-        write_text(paths.confusion_file(name), confusion_csv(y_test, probs[name].argmax(axis=1)))
         log.info("%s: test accuracy %.4f, loss %.4f, macro F1 %.4f",
                  name, metrics[name]["accuracy"], metrics[name]["loss"], metrics[name]["macro_f1"])  # fmt: skip
-    save_arrays(paths.PREDICTIONS, **{f"probs_{name}": probs[name] for name in MODELS})
-    write_json(paths.METRICS / "evaluate.json", metrics)
+    # Only now that both models are scored, and all at once: never the MLP's new files beside
+    # the CNN's old ones.
+    write_all({
+        **{paths.confusion_file(n): confusion_csv(y_test, probs[n].argmax(axis=1)).encode() for n in MODELS},
+        paths.PREDICTIONS: npz_bytes(**{f"probs_{name}": probs[name] for name in MODELS}),
+        paths.METRICS / "evaluate.json": json_text(metrics).encode(),
+    })  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +27,32 @@ class StageError(Exception):
     """A failure the user can act on; its message is printed as one line, without a traceback."""
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC or EDQUOT, also as libraries word it without an errno (h5py, TensorFlow)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc)
+
+
+def disk_full_message(path: Path, needed: int | None = None) -> str:
+    """One line: the file being written, the free space there, what it needs when known."""
+    directory = next((d for d in (path.parent, *path.parents) if d.exists()), Path("/"))
+    free = shutil.disk_usage(directory).free
+    need = f"; it needs {_size(needed)}" if needed else ""
+    return f"{display_path(path)}: no space left on the device ({_size(free)} free in {display_path(directory)}" \
+           f"{need}); free some space and rerun"  # fmt: skip
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.0f} kB"
+
+
 @contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path, needed: int | None = None) -> Iterator[Path]:
     """Yield a temp path beside `path`; rename it onto `path` only if the block succeeds.
 
     The temp name keeps the suffix, because some writers (Keras, numpy) choose the format by it.
+    A full disk becomes a StageError naming `path` and the space (`needed` bytes, when known).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
@@ -38,21 +62,45 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except Exception as exc:
+        if is_disk_full(exc):
+            raise StageError(disk_full_message(path, needed)) from None
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
 
 
 def write_bytes(path: Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
+    with atomic_path(path, needed=len(data)) as tmp:
         tmp.write_bytes(data)
+
+
+def write_all(outputs: dict[Path, bytes]) -> None:
+    """Write several files as one: every one to a temp file first, renamed into place only when
+    all are written, so a failure (a full disk) leaves the old files, not a mix of old and new."""
+    needed = sum(map(len, outputs.values()))
+    with ExitStack() as stack:  # each atomic_path renames its file as the stack closes without error
+        for path, data in outputs.items():
+            stack.enter_context(atomic_path(path, needed)).write_bytes(data)
+
+
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    """A compressed .npz, in memory (for write_all)."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
 
 
 def write_text(path: Path, text: str) -> None:
     write_bytes(path, text.encode())
 
 
+def json_text(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=False) + "\n"
+
+
 def write_json(path: Path, obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    write_text(path, json_text(obj))
 
 
 def read_json(path: Path) -> Any:
@@ -109,6 +157,12 @@ def run_main(main: Callable[[], None]) -> None:
         main()
     except StageError as exc:
         logger.error("%s", exc)
+        sys.exit(1)
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        # Outside atomic_path (a checkpoint, a library's own file): the file it names, if any.
+        logger.error("%s", disk_full_message(Path(getattr(exc, "filename", None) or Path.cwd() / "?")))
         sys.exit(1)
     except KeyboardInterrupt:
         logger.error("interrupted: nothing was written as finished; rerun the stage to continue")

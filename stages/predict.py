@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,14 +22,23 @@ import numpy as np
 from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
 
 from stages import paths
+from stages.checkout import in_checkout, project_root
 from stages.idx import CLASS_NAMES
-from stages.io import StageError, display_path, read_json, run_main
+from stages.io import StageError, read_json, run_main
 from stages.preprocess import apply_normalization
 
 SIZE = 28
 # Pixels within this distance of the ground colour count as ground when trimming: JPEG noise
 # and soft shadows around a product should not widen its box.
 GROUND_TOLERANCE = 24
+# Larger files are refused unread (--max-pixels raises it): 100 Mpx of RGB is 300 MB decoded.
+MAX_PIXELS = 100_000_000
+# Big images are reduced to about this many pixels on their long side while they are read.
+WORKING_SIZE = 1024
+log = logging.getLogger("stages.predict")
+# read_image checks the size itself, against --max-pixels, before decoding anything; Pillow's own
+# check would warn from 89 Mpx and fail with a traceback from 179 Mpx.
+Image.MAX_IMAGE_PIXELS = None
 
 
 @dataclass
@@ -38,12 +48,28 @@ class Prediction:
     top: list[tuple[str, float]]  # (class name, probability), most probable first
 
 
-def read_image(path: Path) -> Image.Image:
-    """Open an image file fully, or say in one line why it cannot be used."""
+def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open an image file, or say in one line why it cannot be used.
+
+    Above `max_pixels` it is refused before decoding. A large one is reduced while it is read
+    (JPEG decodes at 1/2, 1/4 or 1/8 scale; others are reduced right after), to about
+    WORKING_SIZE px: enough to find the garment, which ends up 28 px tall anyway.
+    """
     try:
         with Image.open(path) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                size = f"{width}x{height} is {width * height / 1e6:.0f} Mpx"
+                raise StageError(f"{path}: {size}, above the limit of {max_pixels / 1e6:.0f} Mpx; raise it with "
+                                 "--max-pixels if the file is trusted")  # fmt: skip
+            if getattr(image, "is_animated", False):
+                log.warning("%s: animated, %d frames: the first frame is used", path, image.n_frames)
+            if image.format == "JPEG":
+                image.draft(image.mode, (WORKING_SIZE, WORKING_SIZE))
             image.load()
-            return ImageOps.exif_transpose(image)  # phone photos store their rotation in EXIF
+            factor = max(image.size) // WORKING_SIZE
+            image = image.reduce(factor) if factor > 1 else image.copy()
+        return ImageOps.exif_transpose(image)  # phone photos store their rotation in EXIF
     except FileNotFoundError:
         raise StageError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -53,26 +79,52 @@ def read_image(path: Path) -> Image.Image:
         raise StageError(f"{path}: not an image ({reason}); give PNG, JPEG or another image file") from None
 
 
+def to_grey(image: Image.Image) -> Image.Image:
+    """8-bit grey ("L"), from any mode Pillow reads, as the 8-bit equivalent of the image would be.
+
+    Pillow's own convert("L") clips 16-bit and 32-bit images to 255 instead of scaling them (a
+    16-bit scan becomes a two-level silhouette). Transparent parts become white: product
+    cut-outs are shown on white, and the ground is taken from the image's border.
+    """
+    if image.mode.startswith("I;16"):
+        return Image.fromarray(_levels(np.asarray(image, dtype=np.float64) / 257))
+    if image.mode in ("I", "F"):
+        # No bit depth is stored with these: 32-bit ints holding 16-bit samples (PNG), floats in
+        # [0, 1] or in 8-bit levels. The range tells which.
+        a = np.asarray(image, dtype=np.float64)
+        top = float(a.max()) if a.size else 0.0
+        scale = 255.0 if image.mode == "F" and top <= 1.0 else 1.0 if top <= 255 else 1 / 257
+        return Image.fromarray(_levels(a * scale))
+    if image.mode == "YCbCr":
+        return image.getchannel("Y")  # the grey itself: converting via RGB rounds twice
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+    return image.convert("L")
+
+
+def _levels(a: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
+
+
 def to_fashion_mnist(image: Image.Image) -> np.ndarray:
     """A (28, 28) uint8 image as in Fashion-MNIST: light garment on a black ground.
 
     An image that is already 28x28 is only made grey (and negated when its ground is light):
-    it is in the dataset's format, and trimming or moving it would not make it more so.
+    it is in the dataset's format, and trimming or moving it would not make it more so. A blank
+    image (one grey level, or all transparent) has no garment to classify: StageError.
     """
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        # Transparent parts are ground: product cut-outs are usually shown on white.
-        rgba = image.convert("RGBA")
-        image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
-    grey = image.convert("L")
+    grey = to_grey(image)
     if _ground(grey) > 127:
         grey = ImageOps.invert(grey)
-    if grey.size == (SIZE, SIZE):
-        return np.array(grey, dtype=np.uint8)
     ground = _ground(grey)
     diff = ImageChops.difference(grey, Image.new("L", grey.size, ground))
     box = diff.point(lambda v: 255 if v > GROUND_TOLERANCE else 0).getbbox()
-    if box:
-        grey = grey.crop(box)
+    if box is None:
+        raise StageError("no garment found: the image is blank (or fully transparent)")
+    if grey.size == (SIZE, SIZE):
+        return np.array(grey, dtype=np.uint8)
+    grey = grey.crop(box)
     scale = SIZE / max(grey.size)
     fitted = grey.resize(
         (max(1, round(grey.width * scale)), max(1, round(grey.height * scale))), Image.Resampling.LANCZOS
@@ -97,14 +149,25 @@ def top_classes(probs: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
     return [[(CLASS_NAMES[c], float(row[c])) for c in idx] for row, idx in zip(probs, order, strict=True)]
 
 
-def predict(files: list[Path], model_name: str, top: int) -> list[Prediction]:
+def _converted(path: Path, max_pixels: int) -> np.ndarray:
+    try:
+        return to_fashion_mnist(read_image(path, max_pixels))
+    except StageError as exc:
+        message = str(exc)
+        raise StageError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+
+
+def predict(
+    files: list[Path], model_name: str, top: int, root: Path | None = None, max_pixels: int = MAX_PIXELS
+) -> list[Prediction]:
     """Classify `files` with `models/<model_name>.keras`; every file is checked before the model loads."""
-    images = np.stack([to_fashion_mnist(read_image(f)) for f in files])
-    stats = read_json(paths.STATS)
+    root = root or project_root()
+    images = np.stack([_converted(f, max_pixels) for f in files])
+    stats = read_json(in_checkout(paths.STATS, root))
     from stages.evaluate import load_model  # TensorFlow's start-up only once the inputs are known good
     from stages.metrics import softmax
 
-    model = load_model(paths.model_file(model_name))
+    model = load_model(in_checkout(paths.model_file(model_name), root))
     logits = model.predict(apply_normalization(images, stats), batch_size=256, verbose=0)
     probs = softmax(logits.astype(np.float64))
     return [Prediction(str(f), model_name, t) for f, t in zip(files, top_classes(probs, top), strict=True)]
@@ -138,11 +201,16 @@ def main(argv: list[str] | None = None) -> None:
         "--top", type=_top, default=3, help=f"classes shown per image, 1-{len(CLASS_NAMES)} (default 3)"
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of one line per image")
+    parser.add_argument(
+        "--max-pixels", type=int, default=MAX_PIXELS, help=f"larger images are refused (default {MAX_PIXELS:,})"
+    )
     args = parser.parse_args(argv)
-    if not paths.model_file(args.model).exists():  # before reading any image: the likeliest mistake
-        path = display_path(paths.model_file(args.model))
+    root = project_root()
+    model = in_checkout(paths.model_file(args.model), root)
+    if not model.exists():  # before reading any image: the likeliest mistake
+        path = model.relative_to(root)
         raise StageError(f"{path} is missing: run `dvc repro train-{args.model}` (or `dvc pull {path}`)")
-    predictions = predict(args.images, args.model, args.top)
+    predictions = predict(args.images, args.model, args.top, root, args.max_pixels)
     sys.stdout.write(render_json(predictions) if args.json else render_text(predictions))
 
 

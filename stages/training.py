@@ -22,7 +22,18 @@ import numpy as np
 import tensorflow as tf
 
 from stages import params, paths
-from stages.io import atomic_path, load_arrays, save_arrays, write_json, write_text
+from stages.io import (
+    StageError,
+    atomic_path,
+    disk_full_message,
+    is_disk_full,
+    json_text,
+    load_arrays,
+    save_arrays,
+    write_all,
+    write_bytes,
+    write_json,
+)
 
 log = logging.getLogger("stages.training")
 
@@ -225,8 +236,8 @@ def _renumber_shared_objects(node: Any, ids: dict[int, int]) -> Any:
     return node
 
 
-def save_model(model: keras.Model, path: Path) -> None:
-    """Save `model` as a .keras file whose bytes depend on the model alone.
+def model_bytes(model: keras.Model, path: Path) -> bytes:
+    """`model` as the bytes of a .keras file that depend on the model alone (to be written at `path`).
 
     Keras stamps the save time into the archive (metadata.json's date_saved and the weights'
     zip entry) and memory addresses into config.json (`shared_object_id`), so every retraining
@@ -234,19 +245,30 @@ def save_model(model: keras.Model, path: Path) -> None:
     machines of a sweep would leave run-cache entries that never match each other's.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".save-") as scratch:
-        saved = Path(scratch) / path.name
-        model.save(saved)
-        with atomic_path(path) as tmp, zipfile.ZipFile(saved) as src, zipfile.ZipFile(tmp, "w") as dst:
-            for entry in src.infolist():
-                data = src.read(entry)
-                if entry.filename == "metadata.json":
-                    metadata = json.loads(data)
-                    metadata.pop("date_saved", None)
-                    data = json.dumps(metadata).encode()
-                elif entry.filename == "config.json":
-                    data = json.dumps(_renumber_shared_objects(json.loads(data), {})).encode()
-                dst.writestr(zipfile.ZipInfo(entry.filename), data, compress_type=entry.compress_type)
+    try:
+        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".save-") as scratch:
+            saved = Path(scratch) / path.name
+            model.save(saved)
+            archive = io.BytesIO()
+            with zipfile.ZipFile(saved) as src, zipfile.ZipFile(archive, "w") as dst:
+                for entry in src.infolist():
+                    data = src.read(entry)
+                    if entry.filename == "metadata.json":
+                        metadata = json.loads(data)
+                        metadata.pop("date_saved", None)
+                        data = json.dumps(metadata).encode()
+                    elif entry.filename == "config.json":
+                        data = json.dumps(_renumber_shared_objects(json.loads(data), {})).encode()
+                    dst.writestr(zipfile.ZipInfo(entry.filename), data, compress_type=entry.compress_type)
+            return archive.getvalue()
+    except Exception as exc:
+        if is_disk_full(exc):  # Keras (h5py) writing its scratch copy
+            raise StageError(disk_full_message(path)) from None
+        raise
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    write_bytes(path, model_bytes(model, path))
 
 
 def run_training_stage(name: str, build: Callable[[dict[str, Any]], keras.Model], schema: params.Schema) -> None:
@@ -258,9 +280,11 @@ def run_training_stage(name: str, build: Callable[[dict[str, Any]], keras.Model]
     log.info("%s: %d training images, %d validation images", name, len(train_split[1]), len(val_split[1]))
     model, history = train(build, train_split, val_split, p, progress_bar=sys.stdout.isatty(), checkpoint=checkpoint)
     summary = summarize(model, history)
-    save_model(model, paths.model_file(name))
-    write_text(paths.history_file(name), history_csv(history))
-    write_json(paths.training_metrics_file(name), summary)
+    write_all({  # all three or none: a model never beside another run's history
+        paths.model_file(name): model_bytes(model, paths.model_file(name)),
+        paths.history_file(name): history_csv(history).encode(),
+        paths.training_metrics_file(name): json_text(summary).encode(),
+    })  # fmt: skip
     checkpoint.remove()
     log.info(
         "%s: kept epoch %d of %d, val_accuracy %.4f, %.0fs",

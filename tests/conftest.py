@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from stages.idx import IdxSpec, encode
+from tests.flows.servers import PrefectServer, running_prefect_server
 from tests.helpers import TINY_PARAMS, Project, require_real_data
 
 
@@ -55,6 +57,13 @@ def write_idx_dir(directory: Path, n_train: int = 200, n_test: int = 50) -> Tiny
 @pytest.fixture
 def tiny_idx(tmp_path: Path) -> TinyIdx:
     return write_idx_dir(tmp_path / "source")
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory) -> Iterator[PrefectServer]:
+    """One real Prefect server (`prefect server start`, 127.0.0.1) for the test session."""
+    with running_prefect_server(tmp_path_factory.mktemp("prefect-server")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.flows.conftest import Team, make_team, start_worker, stop
+from tests.flows.servers import Team, make_team, start_worker, stop
 from tests.helpers import PROJECT, Project
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from tests.flows.conftest import stop
+from tests.flows.servers import stop
 from tests.helpers import TINY_PARAMS, Project, require_real_data
 
 pytestmark = pytest.mark.slow

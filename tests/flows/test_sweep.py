@@ -11,7 +11,7 @@ import pytest
 
 from flows.params import expand_grid
 from flows.sweep import format_table, leaderboard, sweep_name, varying_keys
-from tests.flows.conftest import Team, make_team, start_worker, stop
+from tests.flows.servers import Team, make_team, start_worker, stop
 
 GRID = ["-S", "train_cnn.dense_units=16,32", "-S", "train_mlp.epochs=1,2"]
 

@@ -2,6 +2,7 @@
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -159,3 +160,129 @@ def test_predict_without_a_trained_model_says_how_to_get_one(tmp_path):
     assert "models/cnn.keras is missing: run `dvc repro train-cnn` (or `dvc pull models/cnn.keras`)" in proc.stderr
     proc = project.run("python", "-m", "stages.predict", "--top", "11", "shirt.png", check=False)
     assert proc.returncode == 2 and "'11' is not an integer from 1 to 10" in proc.stderr
+
+
+@pytest.mark.slow
+def test_the_console_scripts_act_on_the_checkout_the_user_stands_in(reproduced, tmp_path):
+    """One environment (the console scripts installed from this repository), two clones: each
+    command uses the models and params of the clone it runs in, and says so outside any."""
+    a, b = reproduced.copy_to(tmp_path / "a"), reproduced.copy_to(tmp_path / "b")
+    (b.root / "models/cnn.keras").unlink()
+    images, _ = _test_images(reproduced, 1)
+    Image.fromarray(images[0]).save(tmp_path / "one.png")
+    predict = str(Path(sys.executable).parent / "fmnist-predict")
+    assert a.run(predict, str(tmp_path / "one.png")).stdout.count("%") == 3
+    in_b = b.run(predict, str(tmp_path / "one.png"), check=False)
+    assert in_b.returncode == 1 and "models/cnn.keras is missing" in in_b.stderr
+    (b.root / "sub").mkdir()
+    in_sub = Project.existing(b.root / "sub").run(predict, str(tmp_path / "one.png"), check=False)
+    assert "models/cnn.keras is missing" in in_sub.stderr  # found upward, as git does
+    outside = Project.existing(tmp_path).run(predict, "one.png", check=False)
+    assert outside.returncode == 1
+    assert f"{tmp_path} is not inside a checkout of the pipeline (no dvc.yaml here or above)" in outside.stderr
+
+    flow = str(Path(sys.executable).parent / "fmnist-flow")
+    env = {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    b.run(flow, "run", "--target", "fetch", "--set", "report.grid_size=4", env=env)
+    assert "grid_size: 4" in (b.root / "params.yaml").read_text()
+    assert "grid_size: 4" not in (a.root / "params.yaml").read_text()
+
+
+def _photo_8bit() -> np.ndarray:
+    """A 60x44 grey photo: a dark textured garment on white."""
+    photo = np.full((60, 44), 255, np.uint8)
+    photo[8:52, 10:34] = np.linspace(20, 110, 24, dtype=np.uint8)
+    return photo
+
+
+def _every_mode(tmp_path: Path) -> dict[str, Path]:
+    """The same picture in each mode Pillow reads, each in a file format that keeps that mode."""
+    a8 = _photo_8bit()
+    grey = Image.fromarray(a8)
+    files = {"L": ("png", grey)}
+    files["I;16"] = ("png", Image.fromarray(a8.astype(np.uint16) * 257))
+    files["I (16-bit samples)"] = ("tiff", Image.fromarray(a8.astype(np.int32) * 257))
+    files["I (8-bit levels)"] = ("tiff", Image.fromarray(a8.astype(np.int32)))
+    files["F (0-1)"] = ("tiff", Image.fromarray(a8.astype(np.float32) / 255))
+    files["F (levels)"] = ("tiff", Image.fromarray(a8.astype(np.float32)))
+    files["RGB"] = ("png", grey.convert("RGB"))
+    files["CMYK"] = ("tiff", grey.convert("RGB").convert("CMYK"))
+    neutral = Image.new("L", grey.size, 128)  # no chroma: Pillow's RGB->YCbCr would round the grey
+    files["YCbCr"] = ("tiff", Image.merge("YCbCr", (grey, neutral, neutral)))
+    files["P"] = ("png", grey.convert("RGB").quantize(256, method=Image.Quantize.MAXCOVERAGE))
+    # Transparency: the white ground made transparent (and black below), which reads as white again.
+    alpha = Image.fromarray(np.where(a8 == 255, 0, 255).astype(np.uint8))
+    files["LA"] = ("png", Image.merge("LA", (Image.fromarray(np.where(a8 == 255, 0, a8).astype(np.uint8)), alpha)))
+    files["RGBA"] = ("png", Image.merge("RGBA", (*files["LA"][1].convert("RGB").split(), alpha)))
+    paths = {}
+    for i, (mode, (fmt, image)) in enumerate(files.items()):
+        paths[mode] = tmp_path / f"{i}.{fmt}"
+        image.save(paths[mode])
+    # A palette image whose white entry is transparent.
+    paths["P with transparency"] = tmp_path / "p-transparent.png"
+    palette = Image.fromarray(a8).convert("P")
+    palette.save(paths["P with transparency"], transparency=palette.getpixel((0, 0)))
+    return paths
+
+
+def test_every_image_mode_converts_as_its_8_bit_equivalent(tmp_path):
+    files = _every_mode(tmp_path)
+    expected = to_fashion_mnist(read_image(files["L"]))
+    assert expected.max() > 100  # a garment, not a silhouette or nothing
+    for mode, path in files.items():
+        image = read_image(path)
+        assert mode.split()[0] in (image.mode, "P" if image.mode == "P" else "", "LA" if image.mode == "LA" else ""), (
+            mode, image.mode)  # fmt: skip
+        np.testing.assert_array_equal(to_fashion_mnist(image), expected, err_msg=mode)
+    # A 1-bit image is its own 8-bit equivalent: black and white.
+    bilevel = Image.fromarray(_photo_8bit()).convert("1")
+    bilevel.save(tmp_path / "1.png")
+    expected = to_fashion_mnist(bilevel.convert("L"))
+    np.testing.assert_array_equal(to_fashion_mnist(read_image(tmp_path / "1.png")), expected)
+
+
+@pytest.mark.parametrize("blank", ["white", "transparent"])
+def test_a_blank_image_has_no_garment(tmp_path, blank):
+    image = Image.new("L", (50, 60), 255) if blank == "white" else Image.new("RGBA", (50, 60), (0, 0, 0, 0))
+    image.save(tmp_path / "blank.png")
+    with pytest.raises(StageError, match="no garment found"):
+        to_fashion_mnist(read_image(tmp_path / "blank.png"))
+
+
+def test_an_animated_image_says_its_first_frame_is_used(tmp_path, caplog):
+    frames = [Image.fromarray(_photo_8bit()), Image.new("L", (44, 60), 0)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    converted = to_fashion_mnist(read_image(tmp_path / "anim.gif"))
+    assert "anim.gif: animated, 2 frames: the first frame is used" in caplog.text
+    np.testing.assert_array_equal(converted, to_fashion_mnist(frames[0]))
+
+
+def test_an_image_above_the_pixel_limit_is_refused_unread(tmp_path):
+    # 200 Mpx: beyond Pillow's own decompression-bomb limit, where it fails with a traceback.
+    Image.new("1", (20000, 10000)).save(tmp_path / "huge.png")
+    with pytest.raises(StageError, match=r"huge.png: 20000x10000 is 200 Mpx, above the limit of 100 Mpx; raise it"):
+        read_image(tmp_path / "huge.png")
+    Image.new("L", (100, 100), 9).save(tmp_path / "small.png")
+    with pytest.raises(StageError, match="small.png: 100x100 is 0 Mpx, above the limit of 0 Mpx"):
+        read_image(tmp_path / "small.png", max_pixels=1000)
+
+
+def test_a_large_photo_is_reduced_while_it_is_read(tmp_path):
+    photo = Image.new("RGB", (6000, 4000), "white")
+    photo.paste(Image.new("RGB", (1500, 3000), (60, 40, 30)), (2000, 500))
+    photo.save(tmp_path / "large.jpg", quality=85)
+    read = read_image(tmp_path / "large.jpg")
+    assert max(read.size) <= 2 * 1024  # decoded at 1/4 scale, never at 24 Mpx
+    small = Image.new("RGB", (600, 400), "white")
+    small.paste(Image.new("RGB", (150, 300), (60, 40, 30)), (200, 50))
+    difference = np.abs(to_fashion_mnist(read).astype(int) - to_fashion_mnist(small).astype(int))
+    assert difference.mean() < 4, difference.mean()  # the same garment, found at a lower resolution
+
+
+@pytest.mark.slow
+def test_every_image_mode_gets_the_8_bit_files_probabilities(reproduced, tmp_path):
+    files = _every_mode(tmp_path)
+    rows = _predict(reproduced, list(files.values()), "--top", "10")
+    probabilities = [{p["label"]: p["probability"] for p in row["predictions"]} for row in rows]
+    for mode, got in zip(files, probabilities, strict=True):
+        assert got == probabilities[0], mode

@@ -1,5 +1,5 @@
-"""Real Prefect servers and workers for the flow tests, on 127.0.0.1: one server for the test session,
-and the parts of a team of machines for sweeps (a bare git repo, a DVC remote, workers)."""
+"""Real Prefect servers and workers on 127.0.0.1, for the tests and bench/sweep.py: a server, and
+the parts of a team of machines for sweeps (a bare git repo, a DVC remote, workers)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.helpers import Project, tool_env
 
@@ -84,12 +83,6 @@ def running_prefect_server(home: Path) -> Iterator[PrefectServer]:
     finally:
         stop(server)
         log.close()
-
-
-@pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory) -> Iterator[PrefectServer]:
-    with running_prefect_server(tmp_path_factory.mktemp("prefect-server")) as server:
-        yield server
 
 
 @dataclass

@@ -1,0 +1,115 @@
+"""The processes a run starts, owned by it: stopped when it stops, gone when it dies.
+
+- `spawn`: a child in a process group of its own (so a terminal's Ctrl-C reaches the run, which
+  passes it on once, in order) that the kernel sends SIGTERM if the run dies without cleaning up
+  (SIGKILL, the OOM killer): Linux's PR_SET_PDEATHSIG.
+- `stop_all`: what a stopping run does with the children it spawned.
+- `supervise`: `fmnist-flow` runs its work in a child and outlives it: it passes signals on, and
+  when the child is gone, for whatever reason, ends whatever the child left running (the embedded
+  Prefect server, a stage).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+_lock = threading.Lock()
+_running: dict[int, subprocess.Popen] = {}  # process group id -> the child leading it
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the thread that started it ends (the run died)."""
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+@contextlib.contextmanager
+def spawn(args: list[str], **kwargs: Any):
+    """`subprocess.Popen(args, **kwargs)` as a child the run owns (see the module's docstring)."""
+    proc = subprocess.Popen(args, start_new_session=True, preexec_fn=_die_with_parent, **kwargs)  # noqa: PLW1509
+    with _lock:
+        _running[proc.pid] = proc
+    try:
+        with proc:
+            yield proc
+    finally:
+        with _lock:
+            _running.pop(proc.pid, None)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_all(grace: float = 30.0) -> None:
+    """Interrupt every running child's process group, and kill what is left after `grace` seconds.
+
+    SIGINT, whatever stopped the run: DVC then ends cleanly (its locks released, nothing recorded
+    in dvc.lock), and a stage treats it as it treats SIGTERM (stages/io.py: nothing written as
+    finished, the checkpoint kept for the next run to resume from).
+    """
+    with _lock:
+        groups = list(_running)
+    for pgid in groups:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGINT)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_group_alive(g) for g in groups):
+        time.sleep(0.2)
+    for pgid in groups:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def supervise(argv: list[str], env: dict[str, str]) -> int:
+    """Run `argv` as a child, pass SIGINT, SIGTERM and SIGHUP on to it, and when it has ended,
+    end every process it left behind (they are re-parented here); return its exit code."""
+    if _prctl is not None:
+        _prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    child = subprocess.Popen(argv, env=env, start_new_session=True, preexec_fn=_die_with_parent)  # noqa: PLW1509
+
+    def forward(signum: int, frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child.pid, signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
+    while True:  # reap orphans as they come; end when the child itself has ended
+        pid, status = os.waitpid(-1, 0)
+        if pid == child.pid:
+            code = os.waitstatus_to_exitcode(status)
+            break
+    child.returncode = code  # waited for above
+    _end_descendants()
+    return code if code >= 0 else 128 - code
+
+
+def _end_descendants(grace: float = 10.0) -> None:
+    import psutil
+
+    left = psutil.Process().children(recursive=True)
+    for proc in left:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(left, timeout=grace)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()

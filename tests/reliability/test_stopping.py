@@ -1,0 +1,133 @@
+"""Stopping a flow run stops its stages: SIGINT, SIGTERM and SIGKILL to `fmnist-flow run`, and a
+Prefect cancellation of a deployment run. Each ends within seconds, leaves no process of the
+run behind, keeps the checkpoint, and the next `dvc repro` resumes and records the stage."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import httpx
+import psutil
+import pytest
+
+from tests.flows.servers import stop
+from tests.helpers import Project, tool_env
+
+pytestmark = pytest.mark.slow
+
+EPOCHS = 12
+# Over a second an epoch on the tiny data (as in test_interrupted_training.py).
+SLOW_ENOUGH = {"epochs": EPOCHS, "patience": EPOCHS, "filters": [32, 64], "dense_units": 128}
+
+
+def _as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # a suite started with `&` ignores SIGINT otherwise
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    try:
+        return [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _alive(procs: list[psutil.Process]) -> list[str]:
+    left = []
+    for proc in procs:
+        try:
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                left.append(" ".join(proc.cmdline())[:120])
+        except psutil.NoSuchProcess:
+            pass
+    return left
+
+
+def _in(proc: psutil.Process, project: Project) -> bool:
+    try:
+        return proc.cwd() == str(project.root)
+    except psutil.Error:
+        return False
+
+
+def _resumes_and_records(project: Project) -> None:
+    state = json.loads((project.root / "checkpoints/train_cnn/state.json").read_text())
+    assert 2 <= state["epoch"] < EPOCHS
+    proc = project.run("dvc", "repro", "train-cnn")
+    assert f"resuming after epoch {state['epoch']}" in proc.stdout + proc.stderr
+    assert "up to date" in project.run("dvc", "status", "train-cnn").stdout
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+def test_stopping_the_flow_stops_its_stages(project, tmp_path, sig):
+    project.set_params(train_cnn=SLOW_ENOUGH)
+    env = {**tool_env(), "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    flow = subprocess.Popen(
+        ["python", "-m", "flows", "run", "--target", "train-cnn"], cwd=project.root, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        preexec_fn=_as_in_a_terminal,
+    )  # fmt: skip
+    output, tree = [], []
+    for line in flow.stdout:
+        output.append(line)
+        if "checkpoint saved after epoch 2" in line:
+            tree = _tree(flow.pid)  # the run's processes: itself, its work, the Prefect server, DVC, the stage
+            assert any("stages.train_cnn" in " ".join(p.cmdline()) for p in tree), tree
+            # A terminal's Ctrl-C goes to the foreground process group; kill and kill -9 to the process.
+            os.killpg(flow.pid, sig) if sig == signal.SIGINT else os.kill(flow.pid, sig)
+            stopped = time.monotonic()
+            break
+    output.append(flow.stdout.read())
+    flow.wait(60)
+    text = "".join(output)
+    assert tree, text
+    deadline = time.monotonic() + 20
+    while _alive(tree) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _alive(tree), (_alive(tree), text[-3000:])
+    assert time.monotonic() - stopped < 30
+    if sig != signal.SIGKILL:
+        assert flow.returncode == 128 + sig, text[-3000:]
+        last = text.strip().splitlines()[-1]
+        assert "interrupted: train-cnn stopped before finishing" in last and "resumes" in last, text[-3000:]
+    assert not (project.root / "models/cnn.keras").exists()
+    _resumes_and_records(project)
+
+
+def test_cancelling_a_deployment_run_stops_its_stages(project, prefect_server, tmp_path):
+    project.set_params(train_cnn=SLOW_ENOUGH)
+    env = {**prefect_server.env, "PWD": str(project.root)}
+    project.run("prefect", "work-pool", "create", "fmnist-process", "--type", "process", "--overwrite", env=env)
+    project.run("prefect", "--no-prompt", "deploy", "--name", "fmnist-nightly", env=env)
+    out = project.run("prefect", "deployment", "run", "fmnist-pipeline/fmnist-nightly", env=env).stdout
+    run_id = next(line.split()[-1] for line in out.splitlines() if "UUID" in line)
+    worker_log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen(
+        ["prefect", "worker", "start", "--pool", "fmnist-process"], cwd=tmp_path, env=env,
+        stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    state = project.root / "checkpoints/train_cnn/state.json"
+    try:
+        deadline = time.monotonic() + 300
+        while not (state.exists() and json.loads(state.read_text())["epoch"] >= 2):
+            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-3000:]
+            time.sleep(0.5)
+        stages = [p for p in psutil.process_iter() if "stages.train_cnn" in " ".join(p.cmdline()) and _in(p, project)]
+        assert stages
+        # What the UI's Cancel does.
+        httpx.post(f"{prefect_server.api_url}/flow_runs/{run_id}/set_state",
+                   json={"state": {"type": "CANCELLING"}, "force": True}, timeout=10).raise_for_status()  # fmt: skip
+        deadline = time.monotonic() + 60
+        while (run := prefect_server.flow_runs(id={"any_": [run_id]})[0])["state"]["type"] == "CANCELLING":
+            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-3000:]
+            time.sleep(1)
+        assert run["state"]["type"] == "CANCELLED", run["state"]
+        time.sleep(5)
+        assert not _alive(stages), (tmp_path / "worker.log").read_text()[-3000:]
+    finally:
+        stop(worker)
+        worker_log.close()
+    _resumes_and_records(project)
