@@ -24,8 +24,9 @@ class PrefectServer:
     api_url: str
     env: dict[str, str]  # PREFECT_HOME and PREFECT_API_URL for clients of this server
 
-    def flow_runs(self, **flow_run_filter) -> list[dict]:
-        response = httpx.post(f"{self.api_url}/flow_runs/filter", json={"flow_runs": flow_run_filter}, timeout=10)
+    def flow_runs(self, flows: dict | None = None, **flow_run_filter) -> list[dict]:
+        body = {"flow_runs": flow_run_filter, **({"flows": flows} if flows else {})}
+        response = httpx.post(f"{self.api_url}/flow_runs/filter", json=body, timeout=10)
         response.raise_for_status()
         return response.json()
 

@@ -56,7 +56,7 @@ def team(image, reproduced, prefect_server, tmp_path_factory):
     and DVC remotes at the same paths as the host, and reach the Prefect server on 127.0.0.1."""
     team = make_team(reproduced, prefect_server, tmp_path_factory.mktemp("docker"))
     env = {**team.env, "FMNIST_IMAGE": image}
-    team.checkout.run("prefect", "work-pool", "create", "fmnist-docker", "--type", "docker", env=env)
+    team.checkout.run("prefect", "work-pool", "create", "fmnist-docker", "--type", "docker", "--overwrite", env=env)
     # Given on the command line, these replace prefect.yaml's job variables: the image too.
     variables = json.dumps({"image": image, "network_mode": "host", "image_pull_policy": "Never", "auto_remove": True,
                             "volumes": [f"{team.base}:{team.base}"]})  # fmt: skip

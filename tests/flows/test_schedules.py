@@ -63,7 +63,7 @@ def test_served_interval_schedule_runs_the_flow(project, prefect_server, tmp_pat
 
 def test_deployment_runs_on_a_process_worker(project, prefect_server, tmp_path):
     env = prefect_server.env
-    project.run("prefect", "work-pool", "create", "fmnist-process", "--type", "process", env=env)
+    project.run("prefect", "work-pool", "create", "fmnist-process", "--type", "process", "--overwrite", env=env)
     project.run("prefect", "--no-prompt", "deploy", "--name", "fmnist-nightly", env={**env, "PWD": str(project.root)})
     out = project.run("prefect", "deployment", "run", "fmnist-pipeline/fmnist-nightly", env=env).stdout
     run_id = next(line.split()[-1] for line in out.splitlines() if "UUID" in line)
@@ -91,7 +91,7 @@ def test_container_deployments_clone_the_repo_and_share_results_through_the_remo
         "FMNIST_GIT_URL": "https://git.example.com/ml/fmnist-pipeline.git",
         "FMNIST_IMAGE": "registry.example.com/fmnist-pipeline:test",
     }
-    project.run("prefect", "work-pool", "create", "fmnist-docker", "--type", "docker", env=env)
+    project.run("prefect", "work-pool", "create", "fmnist-docker", "--type", "docker", "--overwrite", env=env)
     project.run("prefect", "--no-prompt", "deploy", "--name", "fmnist-docker", env=env)
     api = httpx.get(f"{prefect_server.api_url}/deployments/name/fmnist-pipeline/fmnist-docker", timeout=10).json()
     assert api["work_pool_name"] == "fmnist-docker"

@@ -58,7 +58,9 @@ def team(reproduced, prefect_server, tmp_path_factory):
     """The fmnist-experiment deployment on a process pool, taken by two workers ("machines")
     that each run one point at a time, in directories of their own."""
     team = make_team(reproduced, prefect_server, tmp_path_factory.mktemp("sweep"))
-    team.checkout.run("prefect", "work-pool", "create", "fmnist-experiments", "--type", "process", env=team.env)
+    team.checkout.run(
+        "prefect", "work-pool", "create", "fmnist-experiments", "--type", "process", "--overwrite", env=team.env
+    )
     team.checkout.run("prefect", "--no-prompt", "deploy", "--name", "fmnist-experiment", env=team.env)
     workers = [start_worker(team, "fmnist-experiments", name, "--limit", "1") for name in ("machine-a", "machine-b")]
     try:
@@ -110,11 +112,16 @@ def test_a_sweep_over_two_machines_ends_as_experiments_in_the_checkout(team):
         assert exp["params"]["train_mlp"]["epochs"] == int(row["train_mlp.epochs"])
         assert exp["metrics"]["cnn"]["accuracy"] == row["cnn_accuracy"]
         assert exp["metrics"]["mlp"]["macro_f1"] == row["mlp_macro_f1"]
-    assert "leaderboard (best first)" in proc.stderr and table[0]["experiment"] in proc.stderr.splitlines()[-6]
-    # The user's DVC compares the points' learning curves.
+    printed = proc.stderr.splitlines()
+    start = next(i for i, line in enumerate(printed) if line.endswith("leaderboard (best first):"))
+    assert [line.split()[0] for line in printed[start + 2 : start + 6]] == [r["experiment"] for r in table]
+    # The user's DVC compares the points' learning curves, and keeps the winner.
     names = [r["experiment"] for r in table]
     plots = team.checkout.run("dvc", "plots", "diff", *names[:2], "--json").stdout
     assert "plots/train_cnn/history.csv" in plots
+    team.checkout.run("dvc", "exp", "branch", names[0], "best-point")
+    kept = team.checkout.run("git", "show", "best-point:metrics/evaluate.json").stdout
+    assert json.loads(kept)["cnn"]["accuracy"] == table[0]["cnn_accuracy"]
 
 
 @pytest.mark.slow
@@ -167,13 +174,16 @@ def test_the_sweep_refuses_before_any_work(team, tmp_path, change, args, message
     if change:
         user.run(*change)
     if "kubernetes" in " ".join(args):  # a deployment whose work pool was deleted since
-        user.run("prefect", "work-pool", "create", "fmnist-kubernetes", "--type", "process", env=team.env)
+        user.run(
+            "prefect", "work-pool", "create", "fmnist-kubernetes", "--type", "process", "--overwrite", env=team.env
+        )
         user.run("prefect", "--no-prompt", "deploy", "--name", "fmnist-experiment-kubernetes", env=team.env)
         user.run("prefect", "--no-prompt", "work-pool", "delete", "fmnist-kubernetes", env=team.env)
-    runs_before = len(team.server.flow_runs())
+    sweeps = {"name": {"any_": ["fmnist-sweep"]}}
+    runs_before = len(team.server.flow_runs(flows=sweeps))
     proc = user.run("python", "-m", "flows", "sweep", *args, env=team.env, check=False)
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
     assert message in last, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
-    assert len(team.server.flow_runs()) == runs_before  # refused before the sweep's run started
+    assert len(team.server.flow_runs(flows=sweeps)) == runs_before  # refused before the sweep's run started
