@@ -59,10 +59,9 @@ def result_row(root: Path) -> dict[str, Any]:
     evaluate = json.loads((root / "metrics" / "evaluate.json").read_text())
     row: dict[str, Any] = {}
     for model in ("mlp", "cnn"):
+        training = json.loads((root / "metrics" / f"train_{model}.json").read_text())
         row[f"{model}_accuracy"] = evaluate[model]["accuracy"]
         row[f"{model}_macro_f1"] = evaluate[model]["macro_f1"]
-    for model in ("mlp", "cnn"):
-        training = json.loads((root / "metrics" / f"train_{model}.json").read_text())
         row[f"{model}_train_seconds"] = training["train_seconds"]
     return row
 
@@ -80,7 +79,8 @@ def fmnist_experiment(repository: str, commit: str, name: str, overrides: list[s
     """
     logger = get_run_logger()
     start = time.perf_counter()
-    row: dict[str, Any] = {"experiment": name, "where": where()}
+    # What the row says unless the point finishes or fails: a cancelled point is stopped.
+    row: dict[str, Any] = {"experiment": name, "where": where(), "status": "stopped", "error": "stopped early"}
     # Kept off the worker's own checkout, removed whatever happens: the results live in the
     # DVC remote and the experiment ref on the git remote.
     workdir = Path(tempfile.mkdtemp(prefix=f"fmnist-{name}-", dir=os.environ.get("FMNIST_WORKDIR")))

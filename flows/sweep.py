@@ -36,10 +36,8 @@ from stages.checkout import project_root
 FLOW_NAME = "fmnist-sweep"
 DEFAULT_DEPLOYMENT = "fmnist-experiment"
 LEADERBOARD_KEY = "fmnist-sweep-leaderboard"
-METRIC_COLUMNS = (
-    *("mlp_accuracy", "mlp_macro_f1", "cnn_accuracy", "cnn_macro_f1"),
-    *("mlp_train_seconds", "cnn_train_seconds"),
-)
+METRIC_COLUMNS = ("mlp_accuracy", "mlp_macro_f1", "cnn_accuracy", "cnn_macro_f1", "mlp_train_seconds",
+                  "cnn_train_seconds")  # fmt: skip
 
 
 class SweepError(ValueError):

@@ -4,6 +4,7 @@ answers."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -60,7 +61,13 @@ def test_an_api_that_never_answers_fails_within_seconds_naming_its_url(project):
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
     accepted = []  # connections held open, never answered
-    threading.Thread(target=lambda: [accepted.append(listener.accept()) for _ in range(8)], daemon=True).start()
+
+    def hold() -> None:
+        with contextlib.suppress(OSError):  # the listener closes when the test ends
+            for _ in range(8):
+                accepted.append(listener.accept())
+
+    threading.Thread(target=hold, daemon=True).start()
     url = f"http://127.0.0.1:{listener.getsockname()[1]}/api"
     try:
         code, last, seconds, output = _flow(project, "run", env={"PREFECT_API_URL": url})
