@@ -26,7 +26,7 @@ _PR_SET_CHILD_SUBREAPER = 36
 _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 
 _lock = threading.Lock()
-_running: dict[int, subprocess.Popen] = {}  # process group id -> the child leading it
+_groups: set[int] = set()  # process groups of the running children (each led by the child)
 
 
 def _die_with_parent() -> None:
@@ -40,13 +40,13 @@ def spawn(args: list[str], **kwargs: Any):
     """`subprocess.Popen(args, **kwargs)` as a child the run owns (see the module's docstring)."""
     proc = subprocess.Popen(args, start_new_session=True, preexec_fn=_die_with_parent, **kwargs)  # noqa: PLW1509
     with _lock:
-        _running[proc.pid] = proc
+        _groups.add(proc.pid)
     try:
         with proc:
             yield proc
     finally:
         with _lock:
-            _running.pop(proc.pid, None)
+            _groups.discard(proc.pid)
 
 
 def _group_alive(pgid: int) -> bool:
@@ -67,7 +67,7 @@ def stop_all(grace: float = 30.0) -> None:
     finished, the checkpoint kept for the next run to resume from).
     """
     with _lock:
-        groups = list(_running)
+        groups = list(_groups)
     for pgid in groups:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGINT)
