@@ -30,11 +30,11 @@ import numpy as np
 
 from stages import params, paths
 from stages.io import load_arrays
-from stages.models import CNN_SCHEMA, MLP_SCHEMA, build_cnn, build_mlp
+from stages.models import CNNParams, MLPParams, build_cnn, build_mlp
 from stages.training import make_dataset, seed_everything
 
 log = logging.getLogger("bench.training")
-MODELS = {"mlp": (build_mlp, MLP_SCHEMA), "cnn": (build_cnn, CNN_SCHEMA)}
+MODELS = {"mlp": (build_mlp, MLPParams), "cnn": (build_cnn, CNNParams)}
 
 
 def _compiled(build, p: dict[str, Any], steps_per_execution: int) -> keras.Model:
@@ -42,7 +42,7 @@ def _compiled(build, p: dict[str, Any], steps_per_execution: int) -> keras.Model
     model = build(p)
     model.compile(
         optimizer=keras.optimizers.Adam(p["learning_rate"]),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
         steps_per_execution=steps_per_execution,
     )

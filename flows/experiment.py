@@ -59,7 +59,7 @@ def result_row(root: Path) -> dict[str, Any]:
     evaluate = json.loads((root / "metrics" / "evaluate.json").read_text())
     row: dict[str, Any] = {}
     for model in ("mlp", "cnn"):
-        training = json.loads((root / "metrics" / f"train_{model}.json").read_text())
+        training = json.loads((root / "dvclive" / f"train_{model}" / "metrics.json").read_text())
         row[f"{model}_accuracy"] = evaluate[model]["accuracy"]
         row[f"{model}_macro_f1"] = evaluate[model]["macro_f1"]
         row[f"{model}_train_seconds"] = training["train_seconds"]

@@ -125,6 +125,7 @@ def run_stages(
     """
     results: dict[str, StageResult] = {}
     running: dict[PrefectFuture, str] = {}
+    submitted: dict[str, PrefectFuture] = {}
     pending, failure = list(order), None
     try:
         while pending or running:
@@ -134,8 +135,13 @@ def run_stages(
                 upstream_ran = any(results[u].status != "skipped" for u in graph[stage])
                 run = repro_stage.with_options(name=stage, task_run_name=stage, **RETRIES.get(stage, {}))
                 up_to_date = stage not in changed and not upstream_ran
-                future = run.submit(root, stage, force, known_up_to_date=up_to_date, pull=pull, t0=t0)
-                running[future] = stage
+                # The upstream stages are done already (that is when a stage is submitted);
+                # wait_for records them as its inputs, which draws dvc.yaml's DAG in Prefect's graph.
+                upstream = [submitted[u] for u in sorted(graph[stage]) if u in submitted]
+                future = run.submit(
+                    root, stage, force, known_up_to_date=up_to_date, pull=pull, t0=t0, wait_for=upstream
+                )
+                running[future], submitted[stage] = stage, future
             if not running:
                 break
             done = next(as_completed(list(running)))

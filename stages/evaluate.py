@@ -5,17 +5,21 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from stages import params, paths
 from stages.io import StageError, display_path, json_text, load_arrays, npz_bytes, run_main, write_all
 from stages.metrics import confusion_csv, score, softmax
+from stages.tf_runtime import keras
 
 log = logging.getLogger("stages.evaluate")
 
 MODELS = ("mlp", "cnn")
-SCHEMA = {"batch_size": params.integer(1, 65536)}
+
+
+class EvaluateParams(params.Section):
+    batch_size: params.integer(1, 65536)
+    """Test images per forward pass."""
 
 
 def load_model(path: Path) -> keras.Model:
@@ -33,7 +37,7 @@ def load_model(path: Path) -> keras.Model:
 
 
 def main() -> None:
-    p = params.load("evaluate", SCHEMA)
+    p = params.load("evaluate", EvaluateParams)
     x_test, y_test = load_arrays(paths.TEST)
     metrics, probs = {}, {}
     for name in MODELS:

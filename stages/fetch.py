@@ -15,10 +15,12 @@ from stages.io import StageError, run_main, write_bytes
 
 log = logging.getLogger("stages.fetch")
 
-SCHEMA = {
-    "sources": params.list_of(params.text(), what="directories or http(s) base URLs"),
-    "timeout": params.number(0, exclusive="min"),
-}
+
+class FetchParams(params.Section):
+    sources: params.list_of(params.text(), what="directories or http(s) base URLs")
+    """Tried in order for each file; the first with a verified copy wins."""
+    timeout: params.number(0, exclusive="min")
+    """Seconds per connect or read."""
 
 
 class SourceError(Exception):
@@ -98,7 +100,7 @@ def _gunzip(data: bytes, spec: IdxSpec, *, limit: int) -> bytes:
 
 
 def main() -> None:
-    p = params.load("fetch", SCHEMA)
+    p = params.load("fetch", FetchParams)
     fetch(FASHION_MNIST, p["sources"], paths.RAW, timeout=p["timeout"])
 
 

@@ -112,6 +112,22 @@ def read_json(path: Path) -> Any:
         raise StageError(f"{display_path(path)} is not valid JSON ({exc}): rebuild it with `dvc repro -f`") from None
 
 
+# The key of a trained model's own entry in its .keras file's metadata.json (see
+# stages.training.model_about): its input normalisation and class names.
+MODEL_ABOUT_KEY = "fmnist"
+
+
+def read_model_about(path: Path) -> dict[str, Any] | None:
+    """What a trained .keras file says about its inputs and classes, or None if it says nothing."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return json.loads(archive.read("metadata.json")).get(MODEL_ABOUT_KEY)
+    except FileNotFoundError:
+        raise StageError(f"{display_path(path)} is missing") from None
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError):
+        raise StageError(f"{display_path(path)} is not a Keras model file (.keras)") from None
+
+
 def save_arrays(path: Path, **arrays: np.ndarray) -> None:
     """Write a compressed .npz atomically."""
     with atomic_path(path) as tmp:

@@ -2,51 +2,85 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-import keras
-from keras import layers
+from pydantic import model_validator
 
 from stages import params
+from stages.tf_runtime import keras
+
+layers = keras.layers
 
 N_CLASSES = 10
 INPUT_SHAPE = (28, 28)
 
-_COMMON = {
-    "epochs": params.integer(1),
-    "batch_size": params.integer(1, 65536),
-    "learning_rate": params.number(0, 1, exclusive="min"),
-    "seed": params.integer(0),
-    "patience": params.integer(1),  # epochs without a better val_accuracy before stopping
-    "lr_schedule": params.choice("constant", "cosine"),  # cosine: decays to 0 over `epochs`
-    "augment_flip": params.boolean(),  # random left-right flips while training
-    "augment_shift": params.number(0, 0.5, exclusive="max"),  # random shifts, as a fraction of 28 px
-    # Training steps per call into TensorFlow: fewer Python round trips for small models.
-    "steps_per_execution": params.integer(1, 1024),
-}
 _DROPOUT = params.number(0, 1, exclusive="max")
 
-MLP_SCHEMA = {
-    **_COMMON,
-    "hidden_units": params.list_of(params.integer(1), what="positive integers"),
-    "dropout": _DROPOUT,
-}
 
-CNN_SCHEMA = {
-    **_COMMON,
-    "filters": params.list_of(
+class TrainParams(params.Section):
+    """What train-mlp and train-cnn share: the optimiser, the schedule and the augmentation."""
+
+    epochs: params.integer(1)
+    """Passes over the training split at most."""
+    batch_size: params.integer(1, 65536)
+    learning_rate: params.number(0, 1, exclusive="min")
+    """Adam's (or AdamW's) learning rate; the peak of the cosine schedule."""
+    seed: params.integer(0)
+    """Seeds the weights, the shuffling and the augmentation: same params, same model."""
+    patience: params.integer(1)
+    """Epochs without a better val_accuracy before stopping (the best epoch is kept)."""
+    lr_schedule: params.choice("constant", "cosine")
+    """constant, or cosine: decays to 0 over `epochs`."""
+    augment_flip: params.boolean()
+    """Random left-right flips while training."""
+    augment_shift: params.number(0, 0.5, exclusive="max")
+    """Random shifts while training, as a fraction of the 28 px."""
+    steps_per_execution: params.integer(1, 1024)
+    """Training steps per call into TensorFlow: fewer Python round trips for small models."""
+    label_smoothing: params.number(0, 1, exclusive="max")
+    """e: train towards 1 - e + e/10 for the true class and e/10 for the others."""
+    weight_decay: params.number(0, 1, exclusive="max")
+    """AdamW's decoupled weight decay; 0 = plain Adam."""
+
+
+class MLPParams(TrainParams):
+    hidden_units: params.list_of(params.integer(1), what="positive integers", min_length=0)
+    """Units of each hidden layer; [] = no hidden layer, a linear (softmax regression) baseline."""
+    dropout: _DROPOUT
+    """Dropout after each hidden layer."""
+
+
+class CNNParams(TrainParams):
+    filters: params.list_of(
         # Each block halves the 28x28 input by pooling: four blocks leave 1x1.
         params.integer(1),
         what="positive integers (one conv block each)",
         max_length=4,
-    ),
-    "convs_per_block": params.integer(1, 4),
-    "kernel_size": params.integer(1, 7),
-    "batch_norm": params.boolean(),
-    "conv_dropout": _DROPOUT,
-    "dense_units": params.integer(1),
-    "dense_dropout": _DROPOUT,
-}
+    )
+    """Filters of each conv block; each block ends in 2x2 max-pooling."""
+    convs_per_block: Annotated[
+        params.integer(1, 4) | params.list_of(params.integer(1, 4), what="", max_length=4),
+        params.Allowed("an integer from 1 to 4, or a list of them, one per block"),
+    ]
+    """Convolutions in every block, or per block (a list as long as `filters`)."""
+    kernel_size: params.integer(1, 7)
+    batch_norm: params.boolean()
+    """Batch normalisation after each convolution and the dense layer."""
+    conv_dropout: _DROPOUT
+    """Dropout after each conv block."""
+    dense_units: params.integer(1)
+    """Units of the dense layer before the logits."""
+    dense_dropout: _DROPOUT
+
+    @model_validator(mode="after")
+    def _one_count_per_block(self) -> CNNParams:
+        convs = self.convs_per_block
+        if isinstance(convs, list) and len(convs) != len(self.filters):
+            raise ValueError(
+                f"convs_per_block = {convs} has {len(convs)} entries but filters = {self.filters} has "
+                f"{len(self.filters)} blocks; expected one entry per block, or a single integer"
+            )
+        return self
 
 
 def _input_and_augmentation(model: keras.Sequential, p: dict[str, Any]) -> None:
@@ -80,8 +114,9 @@ def build_cnn(p: dict[str, Any]) -> keras.Model:
     """Conv blocks (conv [-> BN] -> relu, pooled, dropout) -> Dense -> Dropout -> Dense(10) (seed 002)."""
     model = keras.Sequential(name="cnn")
     _input_and_augmentation(model, p)
-    for filters in p["filters"]:
-        for _ in range(p["convs_per_block"]):
+    convs = p["convs_per_block"]
+    for block, filters in enumerate(p["filters"]):
+        for _ in range(convs[block] if isinstance(convs, list) else convs):
             # With batch-norm the conv bias is redundant: BN's beta does that job.
             model.add(layers.Conv2D(filters, p["kernel_size"], padding="same", use_bias=not p["batch_norm"]))
             if p["batch_norm"]:

@@ -1,106 +1,78 @@
-"""Load one section of params.yaml and check every key before a stage does any real work."""
+"""Load one section of params.yaml and check every key before a stage does any real work.
+
+Each section is a pydantic model (`Section`): unknown keys are refused, every key is required,
+values are taken strictly (no "3" for 3, no true for 1). Field types come from the helpers
+below, which also carry the words of the one-line error: what the value must be. The same
+models give params.yaml's JSON Schema (`python -m stages.schema`), for editors.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from annotated_types import Ge, Gt, Le, Len, Lt
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from stages import paths
 from stages.io import StageError
-
-# A check takes a value and returns it (possibly normalised) or raises ValueError("what is allowed").
-Check = Callable[[Any], Any]
-Schema = Mapping[str, Check]
 
 
 class ParamsError(StageError):
     """params.yaml holds a key, type or value that a stage cannot use."""
 
 
-def integer(minimum: int | None = None, maximum: int | None = None, *, nullable: bool = False) -> Check:
-    bounds = _bounds_text(minimum, maximum)
-    allowed = f"an integer{bounds}" + (" or null" if nullable else "")
+class Section(BaseModel):
+    """One section of params.yaml. Subclasses document each key with a docstring under it."""
 
-    def check(value: Any) -> Any:
-        if value is None and nullable:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(allowed)
-        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            raise ValueError(allowed)
-        return value
-
-    return check
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, use_attribute_docstrings=True)
 
 
-def number(minimum: float | None = None, maximum: float | None = None, *, exclusive: str = "") -> Check:
-    """A real number within bounds; `exclusive` names the open ends: "", "min", "max" or "both"."""
-    low_open = exclusive in ("min", "both")
-    high_open = exclusive in ("max", "both")
-    parts = []
+@dataclass(frozen=True)
+class Allowed:
+    """What a field's value must be, in the words of the error message."""
+
+    text: str
+
+
+def integer(minimum: int | None = None, maximum: int | None = None, *, nullable: bool = False) -> Any:
+    bounds = [Ge(minimum)] if minimum is not None else []
+    bounds += [Le(maximum)] if maximum is not None else []
+    allowed = f"an integer{_bounds_text(minimum, maximum)}" + (" or null" if nullable else "")
+    kind = Annotated[(int, *bounds)] if bounds else int
+    return Annotated[kind | None if nullable else kind, Allowed(allowed)]
+
+
+def number(minimum: float | None = None, maximum: float | None = None, *, exclusive: str = "") -> Any:
+    """A finite real number within bounds; `exclusive` names the open ends: "", "min", "max" or "both"."""
+    low_open, high_open = exclusive in ("min", "both"), exclusive in ("max", "both")
+    bounds, words = [], []
     if minimum is not None:
-        parts.append(f"{'>' if low_open else '>='} {minimum}")
+        bounds.append(Gt(minimum) if low_open else Ge(minimum))
+        words.append(f"{'>' if low_open else '>='} {minimum}")
     if maximum is not None:
-        parts.append(f"{'<' if high_open else '<='} {maximum}")
-    allowed = "a number" + (f" {' and '.join(parts)}" if parts else "")
-
-    def check(value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(allowed)
-        if minimum is not None and (value <= minimum if low_open else value < minimum):
-            raise ValueError(allowed)
-        if maximum is not None and (value >= maximum if high_open else value > maximum):
-            raise ValueError(allowed)
-        return float(value)
-
-    return check
+        bounds.append(Lt(maximum) if high_open else Le(maximum))
+        words.append(f"{'<' if high_open else '<='} {maximum}")
+    return Annotated[(float, *bounds, Allowed("a number" + (f" {' and '.join(words)}" if words else "")))]
 
 
-def boolean() -> Check:
-    def check(value: Any) -> Any:
-        if not isinstance(value, bool):
-            raise ValueError("true or false")
-        return value
-
-    return check
+def boolean() -> Any:
+    return Annotated[bool, Allowed("true or false")]
 
 
-def choice(*options: str) -> Check:
-    allowed = "one of " + ", ".join(repr(o) for o in options)
-
-    def check(value: Any) -> Any:
-        if value not in options:
-            raise ValueError(allowed)
-        return value
-
-    return check
+def choice(*options: str) -> Any:
+    return Annotated[Literal[options], Allowed("one of " + ", ".join(repr(o) for o in options))]
 
 
-def list_of(item: Check, *, what: str, min_length: int = 1, max_length: int | None = None) -> Check:
+def list_of(item: Any, *, what: str, min_length: int = 1, max_length: int | None = None) -> Any:
     allowed = f"a list of {min_length}" + (f" to {max_length}" if max_length else " or more") + f" {what}"
-
-    def check(value: Any) -> Any:
-        if not isinstance(value, list) or not min_length <= len(value) <= (max_length or len(value)):
-            raise ValueError(allowed)
-        try:
-            return [item(v) for v in value]
-        except ValueError:
-            raise ValueError(allowed) from None
-
-    return check
+    return Annotated[list[item], Len(min_length, max_length), Allowed(allowed)]
 
 
-def text() -> Check:
-    def check(value: Any) -> Any:
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError("a non-empty string")
-        return value
-
-    return check
+def text() -> Any:
+    return Annotated[str, StringConstraints(pattern=r"\S"), Allowed("a non-empty string")]
 
 
 def _bounds_text(minimum: float | None, maximum: float | None) -> str:
@@ -113,35 +85,48 @@ def _bounds_text(minimum: float | None, maximum: float | None) -> str:
     return ""
 
 
-def validate(section: str, values: Any, schema: Schema) -> dict[str, Any]:
-    """Check `values` against `schema`: every key present, none unknown, each value allowed."""
+def _message(section: str, values: dict[str, Any], model: type[Section], error: dict[str, Any]) -> str:
+    """One pydantic error as the line a user reads: the key, the value and what is allowed."""
+    if not error["loc"]:  # a check across keys, raised by a model validator
+        return f"params.yaml: {section}: {error['msg'].removeprefix('Value error, ')}"
+    key = error["loc"][0]
+    if error["type"] == "extra_forbidden":
+        return f"params.yaml: unknown key {section}.{key}; allowed keys are {', '.join(model.model_fields)}"
+    if error["type"] == "missing":
+        return f"params.yaml: missing key {section}.{key}"
+    allowed = next((m.text for m in model.model_fields[key].metadata if isinstance(m, Allowed)), error["msg"])
+    return f"params.yaml: {section}.{key} = {values[key]!r} is not allowed; expected {allowed}"
+
+
+def validate(section: str, values: Any, model: type[Section]) -> dict[str, Any]:
+    """Check `values` against `model`: every key present, none unknown, each value allowed.
+    Raises ParamsError naming the first problem (unknown keys, then missing ones, then values)."""
     if not isinstance(values, dict):
         raise ParamsError(f"params.yaml: section '{section}' must be a mapping of keys to values, got {values!r}")
-    unknown = sorted(set(values) - set(schema))
-    if unknown:
-        raise ParamsError(f"params.yaml: unknown key {section}.{unknown[0]}; allowed keys are {', '.join(schema)}")
-    missing = [key for key in schema if key not in values]
-    if missing:
-        raise ParamsError(f"params.yaml: missing key {section}.{missing[0]}")
-    checked = {}
-    for key, check in schema.items():
-        try:
-            checked[key] = check(values[key])
-        except ValueError as exc:
-            raise ParamsError(
-                f"params.yaml: {section}.{key} = {values[key]!r} is not allowed; expected {exc}"
-            ) from None
-    return checked
+    try:
+        return model.model_validate(values).model_dump()
+    except ValidationError as exc:
+        order = {"extra_forbidden": 0, "missing": 1}
+        first = min(exc.errors(), key=lambda e: order.get(e["type"], 2))
+        raise ParamsError(_message(section, values, model, first)) from None
 
 
-def load(section: str, schema: Schema, path: Path = paths.PARAMS) -> dict[str, Any]:
-    """Read params.yaml with a safe loader and return the validated `section`."""
+def read(path: Path = paths.PARAMS) -> dict[str, Any]:
+    """params.yaml as a mapping, read with a safe loader."""
     try:
         document = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ParamsError(f"{path.name} is missing at {path}") from None
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path.name} is not valid YAML: {' '.join(str(exc).split())}") from None
-    if not isinstance(document, dict) or section not in document:
+    if not isinstance(document, dict):
+        raise ParamsError(f"{path.name} must be a mapping of sections, got {type(document).__name__}")
+    return document
+
+
+def load(section: str, model: type[Section], path: Path = paths.PARAMS) -> dict[str, Any]:
+    """The validated `section` of params.yaml."""
+    document = read(path)
+    if section not in document:
         raise ParamsError(f"{path.name} has no section '{section}'")
-    return validate(section, document[section], schema)
+    return validate(section, document[section], model)

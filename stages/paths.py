@@ -26,13 +26,19 @@ def model_file(name: str) -> Path:
     return MODELS / f"{name}.keras"
 
 
-def history_file(name: str) -> Path:
-    """Per-epoch history of `train-<name>`, a DVC plot."""
-    return PLOTS / f"train_{name}" / "history.csv"
+def live_dir(name: str) -> Path:
+    """DVCLive's directory of `train-<name>`: metrics.json and plots/metrics/<metric>.tsv."""
+    return ROOT / "dvclive" / f"train_{name}"
 
 
 def training_metrics_file(name: str) -> Path:
-    return METRICS / f"train_{name}.json"
+    """The summary of `train-<name>` (DVCLive's metrics.json): live per epoch, final at the end."""
+    return live_dir(name) / "metrics.json"
+
+
+def history_file(name: str, metric: str) -> Path:
+    """One metric of `train-<name>` per epoch (DVCLive's TSV: step, value), a DVC plot."""
+    return live_dir(name) / "plots" / "metrics" / f"{metric}.tsv"
 
 
 def confusion_file(name: str) -> Path:

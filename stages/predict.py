@@ -24,7 +24,7 @@ from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
 from stages import paths
 from stages.checkout import in_checkout, project_root
 from stages.idx import CLASS_NAMES
-from stages.io import StageError, read_json, run_main
+from stages.io import StageError, read_json, read_model_about, run_main
 from stages.preprocess import apply_normalization
 
 SIZE = 28
@@ -158,16 +158,29 @@ def _converted(path: Path, max_pixels: int) -> np.ndarray:
 
 
 def predict(
-    files: list[Path], model_name: str, top: int, root: Path | None = None, max_pixels: int = MAX_PIXELS
+    files: list[Path],
+    model_name: str,
+    top: int,
+    root: Path | None = None,
+    max_pixels: int = MAX_PIXELS,
+    model_file: Path | None = None,
 ) -> list[Prediction]:
-    """Classify `files` with `models/<model_name>.keras`; every file is checked before the model loads."""
-    root = root or project_root()
+    """Classify `files` with `model_file`, by default `models/<model_name>.keras` of the checkout;
+    every file is checked before the model loads.
+
+    The input normalisation is the model file's own (written by its training stage); a model
+    without it uses the checkout's data/processed/stats.json.
+    """
     images = np.stack([_converted(f, max_pixels) for f in files])
-    stats = read_json(in_checkout(paths.STATS, root))
+    if model_file is None:
+        root = root or project_root()
+        model_file = in_checkout(paths.model_file(model_name), root)
+    about = read_model_about(model_file)
+    stats = about["input"] if about else read_json(in_checkout(paths.STATS, root or project_root()))
     from stages.evaluate import load_model  # TensorFlow's start-up only once the inputs are known good
     from stages.metrics import softmax
 
-    model = load_model(in_checkout(paths.model_file(model_name), root))
+    model = load_model(model_file)
     logits = model.predict(apply_normalization(images, stats), batch_size=256, verbose=0)
     probs = softmax(logits.astype(np.float64))
     return [Prediction(str(f), model_name, t) for f, t in zip(files, top_classes(probs, top), strict=True)]
@@ -198,6 +211,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("images", nargs="+", type=Path, help="PNG, JPEG or other image files, any size, colour or grey")
     parser.add_argument("--model", choices=("cnn", "mlp"), default="cnn", help="which trained model (default: cnn)")
     parser.add_argument(
+        "--model-file",
+        type=Path,
+        help="a trained .keras file instead, e.g. one fetched by `dvc artifacts get`; no checkout needed",
+    )
+    parser.add_argument(
         "--top", type=_top, default=3, help=f"classes shown per image, 1-{len(CLASS_NAMES)} (default 3)"
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of one line per image")
@@ -205,12 +223,18 @@ def main(argv: list[str] | None = None) -> None:
         "--max-pixels", type=int, default=MAX_PIXELS, help=f"larger images are refused (default {MAX_PIXELS:,})"
     )
     args = parser.parse_args(argv)
-    root = project_root()
-    model = in_checkout(paths.model_file(args.model), root)
-    if not model.exists():  # before reading any image: the likeliest mistake
-        path = model.relative_to(root)
-        raise StageError(f"{path} is missing: run `dvc repro train-{args.model}` (or `dvc pull {path}`)")
-    predictions = predict(args.images, args.model, args.top, root, args.max_pixels)
+    if args.model_file:
+        root, model = None, args.model_file
+        if not model.is_file():
+            raise StageError(f"{model} is missing: give the path of a .keras file")
+    else:
+        root = project_root()
+        model = in_checkout(paths.model_file(args.model), root)
+        if not model.exists():  # before reading any image: the likeliest mistake
+            path = model.relative_to(root)
+            raise StageError(f"{path} is missing: run `dvc repro train-{args.model}` (or `dvc pull {path}`)")
+    name = model.stem if args.model_file else args.model
+    predictions = predict(args.images, name, args.top, root, args.max_pixels, model_file=model)
     sys.stdout.write(render_json(predictions) if args.json else render_text(predictions))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 
@@ -13,14 +13,21 @@ from stages.io import StageError, run_main, save_arrays, write_json
 
 log = logging.getLogger("stages.preprocess")
 
-SCHEMA = {
-    "normalize": params.choice("scale", "standardize"),
-    # An integer is a number of images, a float in (0, 1) a fraction of the training images.
-    "val_size": lambda v: params.integer(1)(v) if isinstance(v, int) else params.number(0, 1, exclusive="both")(v),
-    "train_limit": params.integer(10, nullable=True),
-    "test_limit": params.integer(10, nullable=True),
-    "seed": params.integer(0),
-}
+
+class PreprocessParams(params.Section):
+    normalize: params.choice("scale", "standardize")
+    """scale: [0, 1]; standardize: mean/std of the training split."""
+    val_size: Annotated[
+        params.integer(1) | params.number(0, 1, exclusive="both"),
+        params.Allowed("an integer >= 1 (images) or a number > 0 and < 1 (a fraction of the training images)"),
+    ]
+    """Images held out of the 60,000 for early stopping and tuning: a count, or a fraction."""
+    train_limit: params.integer(10, nullable=True)
+    """null = all; an integer = a seeded, class-stratified subset."""
+    test_limit: params.integer(10, nullable=True)
+    """null = all; an integer = a seeded, class-stratified subset."""
+    seed: params.integer(0)
+    """Seeds the validation split and the subsets."""
 
 
 def stratified_sample(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -113,7 +120,7 @@ def preprocess(p: dict[str, Any], raw: dict[str, np.ndarray]) -> tuple[dict[str,
 
 
 def main() -> None:
-    p = params.load("preprocess", SCHEMA)
+    p = params.load("preprocess", PreprocessParams)
     raw = {spec.name.rsplit("-", 2)[0]: _read_raw(spec.name) for spec in FASHION_MNIST}
     splits, stats = preprocess(p, raw)
     for name, path in (("train", paths.TRAIN), ("val", paths.VAL), ("test", paths.TEST)):

@@ -24,11 +24,17 @@ from stages.metrics import confusion_matrix, most_confused  # noqa: E402
 log = logging.getLogger("stages.report")
 
 MODELS = {"mlp": "MLP", "cnn": "CNN"}
-SCHEMA = {
-    "grid_size": params.integer(1, 100),  # test images shown per model, with predictions
-    "top_confusions": params.integer(1, 90),
-    "seed": params.integer(0),  # which test images the grid shows
-}
+
+
+class ReportParams(params.Section):
+    grid_size: params.integer(1, 100)
+    """Test images shown per model, with their predictions."""
+    top_confusions: params.integer(1, 90)
+    """Most-confused class pairs listed per model."""
+    seed: params.integer(0)
+    """Which test images the grid shows."""
+
+
 RIGHT, WRONG = "#1a7f37", "#cf222e"
 
 
@@ -169,10 +175,18 @@ def plot_predictions(images: np.ndarray, labels: np.ndarray, probs: np.ndarray, 
     return _png(fig)
 
 
+HISTORY_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+
+
 def _read_history(name: str) -> dict[str, np.ndarray]:
-    with paths.history_file(name).open() as f:
-        rows = list(csv.DictReader(f))
-    return {key: np.array([float(r[key]) for r in rows]) for key in rows[0]}
+    """DVCLive's per-epoch TSVs of `train-<name>` as arrays, with `epoch` = DVCLive's step + 1."""
+    history = {}
+    for metric in HISTORY_METRICS:
+        with paths.history_file(name, metric).open(newline="") as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+        history["epoch"] = np.array([int(r["step"]) + 1 for r in rows])
+        history[metric] = np.array([float(r[metric]) for r in rows])
+    return history
 
 
 def _pct(x: float) -> str:
@@ -256,7 +270,7 @@ def build_report(
 
 
 def main() -> None:
-    p = params.load("report", SCHEMA)
+    p = params.load("report", ReportParams)
     evaluation = read_json(paths.METRICS / "evaluate.json")
     training = {n: read_json(paths.training_metrics_file(n)) for n in MODELS}
     histories = {n: _read_history(n) for n in MODELS}

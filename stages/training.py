@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -17,32 +16,38 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
-import tensorflow as tf
+from dvclive import Live
+from scmrepo.exceptions import SCMError
 
 from stages import params, paths
+from stages.idx import CLASS_NAMES
 from stages.io import (
+    MODEL_ABOUT_KEY,
     StageError,
     atomic_path,
     disk_full_message,
     is_disk_full,
-    json_text,
     load_arrays,
+    read_json,
     save_arrays,
-    write_all,
     write_bytes,
     write_json,
 )
+from stages.models import N_CLASSES
+from stages.tf_runtime import keras, tf
 
 log = logging.getLogger("stages.training")
+# DVCLive names a random experiment at INFO even under a plain `dvc repro`, where none is saved.
+logging.getLogger("dvclive").setLevel(logging.WARNING)
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 
 
 def make_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
-    """A batched, prefetched tf.data pipeline (seed 000); reshuffled every epoch when seeded."""
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    """A batched, prefetched tf.data pipeline (seed 000) of images and one-hot labels (so the
+    loss can smooth them); reshuffled every epoch when seeded."""
+    ds = tf.data.Dataset.from_tensor_slices((x, np.eye(N_CLASSES, dtype=np.float32)[y]))
     if shuffle_seed is not None:
         ds = ds.shuffle(len(y), seed=shuffle_seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
@@ -54,15 +59,44 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-class _EpochLoop(keras.callbacks.Callback):
-    """Per epoch: record the history row, log it (outside a terminal), keep the best weights by
-    validation accuracy, stop after `patience` epochs without a better one, and checkpoint all
-    of that, so a killed run resumes from its last completed epoch."""
+class TrainingLive(Live):
+    """DVCLive for a training stage: it writes dvclive/train_<name>/ as each epoch ends, so
+    `dvc exp show`, DVC's VS Code extension and Studio can follow a running stage. dvc.yaml
+    declares those files, so DVCLive writes no dvc.yaml of its own, and saving an experiment is
+    `dvc exp run`'s job (or the sweep's), not the stage's.
+    """
 
-    def __init__(self, name: str, p: dict[str, Any], *, log_lines: bool, checkpoint: Checkpoint | None):
+    def __init__(self, directory: Path):
+        super().__init__(str(directory), save_dvc_exp=False, dvcyaml=None, report=None)
+
+    def _init_dvc(self) -> None:
+        # DVCLive 3.49 asks git for HEAD before its own check for a repository without commits,
+        # and fails there (`dvc repro` right after `git init`): then there is no experiment to
+        # name, and the files are all it needs to write.
+        try:
+            super()._init_dvc()
+        except SCMError:
+            self._dvc_repo, self._dvc_file = None, "dvc.yaml"
+
+
+def log_epoch(live: Live, row: dict[str, float]) -> None:
+    """One epoch's row into DVCLive: a line per metric in its TSV, then the step's summary."""
+    for key in HISTORY_COLUMNS[1:]:
+        live.log_metric(key, round(row[key], 6))
+    live.next_step()
+
+
+class _EpochLoop(keras.callbacks.Callback):
+    """Per epoch: record the history row, log it (outside a terminal) and to DVCLive, keep the
+    best weights by validation accuracy, stop after `patience` epochs without a better one, and
+    checkpoint all of that, so a killed run resumes from its last completed epoch."""
+
+    def __init__(
+        self, name: str, p: dict[str, Any], *, log_lines: bool, checkpoint: Checkpoint | None, live: Live | None
+    ):
         super().__init__()
         self.name, self.epochs, self.patience = name, p["epochs"], p["patience"]
-        self.log_lines, self.checkpoint = log_lines, checkpoint
+        self.log_lines, self.checkpoint, self.live = log_lines, checkpoint, live
         self.rows: list[dict[str, float]] = []
         self.best, self.wait, self.best_weights = -math.inf, 0, None
 
@@ -86,6 +120,8 @@ class _EpochLoop(keras.callbacks.Callback):
             self.wait += 1
         if self.wait >= self.patience:
             self.model.stop_training = True
+        if self.live:
+            log_epoch(self.live, row)
         if self.checkpoint:
             self.checkpoint.save(self.model, self)
 
@@ -156,26 +192,34 @@ def train(
     *,
     progress_bar: bool = False,
     checkpoint: Checkpoint | None = None,
+    live: Live | None = None,
 ) -> tuple[keras.Model, list[dict[str, float]]]:
-    """Build and fit a model with Adam on logits, stopping early on validation accuracy and
-    returning the best epoch's weights; resumes from `checkpoint` when it holds an unfinished run.
+    """Build and fit a model with Adam (AdamW with weight decay) on logits, stopping early on
+    validation accuracy and returning the best epoch's weights; resumes from `checkpoint` when
+    it holds an unfinished run. Each epoch is logged to `live` as it ends.
 
     Returns the model and its per-epoch history (HISTORY_COLUMNS), one row per epoch that ran.
     """
     seed_everything(p["seed"])
     model = build(p)
-    loop = _EpochLoop(model.name, p, log_lines=not progress_bar, checkpoint=checkpoint)
+    loop = _EpochLoop(model.name, p, log_lines=not progress_bar, checkpoint=checkpoint, live=live)
     resumed = checkpoint.restore(loop) if checkpoint else None
     if resumed is not None:
         model = resumed
+        for row in loop.rows if live else ():  # the live log continues at the resumed step
+            log_epoch(live, row)
     else:
         learning_rate = p["learning_rate"]
         if p["lr_schedule"] == "cosine":
             steps = p["epochs"] * math.ceil(len(train[1]) / p["batch_size"])
             learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
+        if p["weight_decay"]:
+            optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=p["weight_decay"])
+        else:
+            optimizer = keras.optimizers.Adam(learning_rate)
         model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            optimizer=optimizer,
+            loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=p["label_smoothing"]),
             metrics=["accuracy"],
             steps_per_execution=p["steps_per_execution"],
         )
@@ -207,15 +251,6 @@ def summarize(model: keras.Model, history: list[dict[str, float]]) -> dict[str, 
     }
 
 
-def history_csv(history: list[dict[str, float]]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, HISTORY_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in history:
-        writer.writerow({k: (row[k] if k == "epoch" else f"{row[k]:.6g}") for k in HISTORY_COLUMNS})
-    return out.getvalue()
-
-
 def _fingerprint(p: dict[str, Any], name: str) -> str:
     """What a training run depends on: its params, its inputs and the stages' code."""
     digest = hashlib.sha256(json.dumps({"stage": name, **p}, sort_keys=True).encode())
@@ -236,8 +271,9 @@ def _renumber_shared_objects(node: Any, ids: dict[int, int]) -> Any:
     return node
 
 
-def model_bytes(model: keras.Model, path: Path) -> bytes:
-    """`model` as the bytes of a .keras file that depend on the model alone (to be written at `path`).
+def model_bytes(model: keras.Model, path: Path, about: dict[str, Any] | None = None) -> bytes:
+    """`model` as the bytes of a .keras file that depend on the model alone (to be written at `path`),
+    with `about` under MODEL_ABOUT_KEY in its metadata.json (what its inputs and outputs mean).
 
     Keras stamps the save time into the archive (metadata.json's date_saved and the weights'
     zip entry) and memory addresses into config.json (`shared_object_id`), so every retraining
@@ -256,6 +292,8 @@ def model_bytes(model: keras.Model, path: Path) -> bytes:
                     if entry.filename == "metadata.json":
                         metadata = json.loads(data)
                         metadata.pop("date_saved", None)
+                        if about:
+                            metadata[MODEL_ABOUT_KEY] = about
                         data = json.dumps(metadata).encode()
                     elif entry.filename == "config.json":
                         data = json.dumps(_renumber_shared_objects(json.loads(data), {})).encode()
@@ -267,24 +305,35 @@ def model_bytes(model: keras.Model, path: Path) -> bytes:
         raise
 
 
-def save_model(model: keras.Model, path: Path) -> None:
-    write_bytes(path, model_bytes(model, path))
+def save_model(model: keras.Model, path: Path, about: dict[str, Any] | None = None) -> None:
+    write_bytes(path, model_bytes(model, path, about))
 
 
-def run_training_stage(name: str, build: Callable[[dict[str, Any]], keras.Model], schema: params.Schema) -> None:
+def model_about() -> dict[str, Any]:
+    """What a served model needs besides its weights: how to turn 0-255 pixels into its inputs
+    (the training split's normalisation) and the class of each logit. A model fetched on its
+    own (`dvc artifacts get`) then carries everything `fmnist-predict --model-file` needs."""
+    stats = read_json(paths.STATS)
+    return {"input": {key: stats[key] for key in ("normalize", "mean", "std")}, "classes": list(CLASS_NAMES)}
+
+
+def run_training_stage(name: str, build: Callable[[dict[str, Any]], keras.Model], schema: type[params.Section]) -> None:
     """Main of train-<name>: validate params, train on train/val, write model, history and metrics."""
     p = params.load(f"train_{name}", schema)
     train_split = load_arrays(paths.TRAIN)
     val_split = load_arrays(paths.VAL)
     checkpoint = Checkpoint(paths.CHECKPOINTS / f"train_{name}", _fingerprint(p, name))
     log.info("%s: %d training images, %d validation images", name, len(train_split[1]), len(val_split[1]))
-    model, history = train(build, train_split, val_split, p, progress_bar=sys.stdout.isatty(), checkpoint=checkpoint)
+    live = TrainingLive(paths.live_dir(name))
+    model, history = train(
+        build, train_split, val_split, p, progress_bar=sys.stdout.isatty(), checkpoint=checkpoint, live=live
+    )
     summary = summarize(model, history)
-    write_all({  # all three or none: a model never beside another run's history
-        paths.model_file(name): model_bytes(model, paths.model_file(name)),
-        paths.history_file(name): history_csv(history).encode(),
-        paths.training_metrics_file(name): json_text(summary).encode(),
-    })  # fmt: skip
+    # The model first: a run that cannot write it leaves the last epoch's live summary, never a
+    # finished run's summary beside a missing or older model.
+    write_bytes(paths.model_file(name), model_bytes(model, paths.model_file(name), model_about()))
+    live.summary = {"step": len(history) - 1, **summary}
+    live.end()
     checkpoint.remove()
     log.info(
         "%s: kept epoch %d of %d, val_accuracy %.4f, %.0fs",

@@ -18,6 +18,21 @@ DEBIAN_DATA = Path("/usr/share/datasets/fashion-mnist")
 BIN = Path(sys.executable).parent
 
 
+# TensorFlow's C++ start-up lines on a CPU-only machine (stages.tf_runtime drops them).
+TF_STARTUP_MARKERS = (
+    "absl::InitializeLog",
+    "oneDNN custom operations",
+    "Could not find cuda drivers",
+    "cpu_feature_guard",
+    "rebuild TensorFlow with the appropriate",
+    "failed call to cuInit",
+)
+
+
+def tf_startup_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if any(marker in line for marker in TF_STARTUP_MARKERS)]
+
+
 def tool_env() -> dict[str, str]:
     """Run dvc, git and the stages' `python` from this interpreter's environment, quietly."""
     return {

@@ -26,7 +26,7 @@ def project(tmp_path_factory):
 def test_outputs_land_in_the_project(project):
     root = project.root
     for path in ("models/mlp.keras", "models/cnn.keras", "reports/report.html", "reports/report.md",
-                 "plots/train_cnn/history.csv", "plots/evaluate/cnn_confusion.csv"):  # fmt: skip
+                 "dvclive/train_cnn/plots/metrics/val_accuracy.tsv", "plots/evaluate/cnn_confusion.csv"):  # fmt: skip
         assert (root / path).is_file(), path
     metrics = json.loads((root / "metrics/evaluate.json").read_text())
     assert set(metrics) == {"mlp", "cnn"}
@@ -38,7 +38,8 @@ def test_outputs_land_in_the_project(project):
     assert {k: v["count"] for k, v in stats["splits"].items()} == {"train": 1500, "val": 500, "test": 1000}
     # Metrics and plot data are in git, not in the DVC cache.
     tracked = project.run("git", "ls-files").stdout.split()
-    assert "metrics/evaluate.json" in tracked and "plots/train_mlp/history.csv" in tracked
+    assert "metrics/evaluate.json" in tracked and "dvclive/train_mlp/metrics.json" in tracked
+    assert "dvclive/train_mlp/plots/metrics/val_accuracy.tsv" in tracked
     assert "models/cnn.keras" not in tracked
 
 

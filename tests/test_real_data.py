@@ -6,9 +6,8 @@ from stages import params
 from stages.fetch import fetch
 from stages.idx import FASHION_MNIST, decode
 from stages.metrics import score, softmax
-from stages.models import MLP_SCHEMA, build_mlp
-from stages.preprocess import SCHEMA as PREPROCESS_SCHEMA
-from stages.preprocess import preprocess
+from stages.models import MLPParams, build_mlp
+from stages.preprocess import PreprocessParams, preprocess
 from stages.training import train
 from tests.helpers import require_real_data
 
@@ -22,11 +21,11 @@ def test_one_mlp_epoch_on_the_real_data(tmp_path):
     raw = {spec.name.rsplit("-", 2)[0]: decode((raw_dir / spec.name).read_bytes()) for spec in FASHION_MNIST}
     assert raw["train-images"].shape == (60000, 28, 28) and raw["t10k-labels"].shape == (10000,)
 
-    splits, stats = preprocess(params.load("preprocess", PREPROCESS_SCHEMA), raw)
+    splits, stats = preprocess(params.load("preprocess", PreprocessParams), raw)
     assert stats["splits"]["train"]["count"] + stats["splits"]["val"]["count"] == 60000
     assert stats["splits"]["test"]["count"] == 10000
 
-    p = {**params.load("train_mlp", MLP_SCHEMA), "epochs": 1}
+    p = {**params.load("train_mlp", MLPParams), "epochs": 1}
     model, history = train(build_mlp, splits["train"], splits["val"], p)
     assert history[0]["val_accuracy"] > 0.80
 

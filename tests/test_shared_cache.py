@@ -1,6 +1,10 @@
 """A DVC remote as the team's shared cache: what one clone computed, another pulls and never recomputes."""
 
+import json
+
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.helpers import Project
 
@@ -77,3 +81,34 @@ def test_push_without_a_remote_says_how_to_add_one(reproduced, tmp_path):
     proc = project.run("python", "-m", "flows", "push", check=False)
     assert proc.returncode == 1
     assert "no default DVC remote to pull from or push to: add one with `dvc remote add -d shared" in proc.stderr
+
+
+def test_a_registered_model_is_fetched_by_name_and_version_and_predicts_without_a_checkout(shared, tmp_path):
+    """The model registry: a commit's CNN registered as a version (a GTO tag, as DVC's registry
+    expects), then fetched with `dvc artifacts get` from the bare git repo and the DVC remote, no
+    clone; the fetched file alone gives `fmnist-predict` the checkout's answers."""
+    commit = shared.run("git", "rev-parse", "HEAD").stdout.strip()
+    shared.run("gto", "register", "cnn", commit, "--version", "v1.0.0")
+    origin = tmp_path / "origin.git"
+    shared.run("git", "clone", "-q", "--bare", str(shared.root), str(origin))
+    elsewhere = Project.existing(tmp_path / "serving")
+    elsewhere.root.mkdir()
+    fetched = elsewhere.root / "cnn.keras"
+    elsewhere.run("dvc", "artifacts", "get", str(origin), "cnn", "--rev", "v1.0.0", "-o", str(fetched))
+    assert fetched.read_bytes() == (shared.root / "models/cnn.keras").read_bytes()
+    # Without a registered version: the file of any commit, by path.
+    elsewhere.run("dvc", "get", str(origin), "models/mlp.keras", "--rev", commit, "-o", "mlp.keras")
+    assert (elsewhere.root / "mlp.keras").read_bytes() == (shared.root / "models/mlp.keras").read_bytes()
+
+    with np.load(shared.root / "data/processed/test.npz") as test:
+        images = test["x"][:5]
+    stats = shared.read_json("data/processed/stats.json")
+    pixels = np.rint((images.astype(np.float64) * stats["std"] + stats["mean"]) * 255).astype(np.uint8)
+    files = []
+    for i, image in enumerate(pixels):
+        files.append(tmp_path / f"test-{i}.png")
+        Image.fromarray(image).save(files[-1])
+    served = elsewhere.run("fmnist-predict", "--json", "--model-file", str(fetched), *map(str, files))
+    in_checkout = shared.run("fmnist-predict", "--json", "--model", "cnn", *map(str, files))
+    assert json.loads(served.stdout) == json.loads(in_checkout.stdout)
+    assert not (elsewhere.root / ".dvc").exists() and not (elsewhere.root / ".git").exists()  # no checkout made

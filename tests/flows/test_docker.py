@@ -13,11 +13,12 @@ import os
 import shutil
 import subprocess
 import time
+from datetime import datetime, timezone
 
 import pytest
 
 from tests.flows.servers import Team, make_team, start_worker, stop
-from tests.helpers import PROJECT, Project
+from tests.helpers import PROJECT, Project, tf_startup_lines
 
 pytestmark = pytest.mark.slow
 
@@ -87,10 +88,14 @@ def test_the_pipeline_runs_in_a_container_and_a_fresh_clone_reruns_nothing(team,
     team.checkout.set_params(train_cnn={"seed": 11})  # a CNN nobody trained yet
     team.checkout.commit("train_cnn.seed=11")
     team.checkout.run("git", "push", "-q", "origin", "main")
+    before = datetime.now(timezone.utc).isoformat()
     out = team.checkout.run("prefect", "deployment", "run", "fmnist-pipeline/fmnist-docker", env=team.env).stdout
     run = wait_for_run(team, next(line.split()[-1] for line in out.splitlines() if "UUID" in line))
     assert run["state"]["type"] == "COMPLETED", run["state"]
     assert run["infrastructure_pid"], "the run had no container"
+    logs = "\n".join(team.logs_since(before))
+    assert "Running stage 'train-cnn'" in logs and "cnn: kept epoch" in logs  # the stages' own lines
+    assert tf_startup_lines(logs) == []  # and none of TensorFlow's start-up lines
 
     clone = tmp_path / "host-clone"
     team.checkout.run("git", "clone", "-q", str(team.git_remote), str(clone))

@@ -13,8 +13,8 @@ pytestmark = pytest.mark.slow
 # Files whose bytes carry a time: Keras stores the save time in a .keras file, the training
 # metrics and history hold seconds, and the report shows them. Everything else a run writes
 # must be byte for byte what `dvc repro` writes.
-TIMED = ("metrics/train_mlp.json", "metrics/train_cnn.json",
-         "plots/train_mlp/history.csv", "plots/train_cnn/history.csv", "reports")  # fmt: skip
+TIMED = ("dvclive/train_mlp/metrics.json", "dvclive/train_cnn/metrics.json",
+         "dvclive/train_mlp/plots", "dvclive/train_cnn/plots", "reports")  # fmt: skip
 
 
 def lock_without_times(project: Project) -> dict:

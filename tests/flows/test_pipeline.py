@@ -1,14 +1,16 @@
 """The Prefect flow: stage planning, param overrides, and its invariants against `dvc repro`."""
 
 import re
+from datetime import datetime, timezone
 
+import httpx
 import pytest
 import yaml
 
 from flows.dvc_cli import plan
 from flows.params import apply_overrides
 from flows.pipeline import metrics_markdown
-from tests.helpers import TINY_PARAMS, Project, require_real_data
+from tests.helpers import TINY_PARAMS, Project, require_real_data, tf_startup_lines
 
 GRAPH = {
     "fetch": set(),
@@ -112,6 +114,7 @@ def test_flow_from_nothing_leaves_dvc_with_nothing_to_do(project):
     assert list(statuses) == [s for s in plan(GRAPH, None)]
     assert set(statuses.values()) == {"ran"}
     assert "Running stage 'train-cnn'" in output  # the stage's own output reached the run log
+    assert "cnn: kept epoch" in output and tf_startup_lines(output) == []  # without TensorFlow's start-up lines
     assert "up to date" in project.run("dvc", "status").stdout
     assert project.repro() == []
 
@@ -159,3 +162,22 @@ def test_a_failing_stage_fails_the_flow_with_its_error_in_the_log(project):
     assert proc.returncode == 1
     assert "train_mlp.dropout = 1.5 is not allowed" in output
     assert "flow failed: stage train-mlp failed" in output
+
+
+@pytest.mark.slow
+def test_each_stage_task_run_waits_for_exactly_its_dvc_upstream_stages(project, prefect_server):
+    """Prefect's graph draws an edge per task input: each stage's task run must name its
+    upstream stages' task runs (wait_for), as dvc.yaml's DAG has them, and nothing else."""
+    before = datetime.now(timezone.utc).isoformat()
+    project.run("python", "-m", "flows", "run", "--force", env={**project.prefect_env, **prefect_server.env})
+    (run,) = prefect_server.flow_runs(flows={"name": {"any_": ["fmnist-pipeline"]}}, start_time={"after_": before})
+    response = httpx.post(f"{prefect_server.api_url}/task_runs/filter",
+                          json={"flow_runs": {"id": {"any_": [run["id"]]}}}, timeout=10)  # fmt: skip
+    response.raise_for_status()
+    task_runs = response.json()
+    names = {t["id"]: t["name"] for t in task_runs}
+    upstream = {
+        t["name"]: {names[i["id"]] for i in t["task_inputs"].get("wait_for", []) if i["input_type"] == "task_run"}
+        for t in task_runs
+    }
+    assert upstream == GRAPH

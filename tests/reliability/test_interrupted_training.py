@@ -54,12 +54,17 @@ def test_killed_training_leaves_nothing_finished_and_resumes(project, sig):
     state = json.loads((root / "checkpoints/train_cnn/state.json").read_text())
     assert 2 <= state["epoch"] < EPOCHS
     assert "train-cnn" in project.run("dvc", "status").stdout  # dvc.lock does not claim it finished
+    live = json.loads((root / "dvclive/train_cnn/metrics.json").read_text())
+    assert live["step"] == state["epoch"] - 1 and "best_epoch" not in live  # DVCLive's last epoch, unfinished
 
     proc = project.run("dvc", "repro", "train-cnn")
     out = proc.stdout + proc.stderr
     assert f"resuming after epoch {state['epoch']}" in out
-    history = (root / "plots/train_cnn/history.csv").read_text().splitlines()[1:]
-    assert [int(row.split(",")[0]) for row in history] == list(range(1, EPOCHS + 1))
+    # DVCLive's step goes on from where the killed run stopped: one row per epoch, none twice.
+    history = (root / "dvclive/train_cnn/plots/metrics/val_accuracy.tsv").read_text().splitlines()
+    assert history[0] == "step\tval_accuracy"
+    assert [int(row.split("\t")[0]) for row in history[1:]] == list(range(EPOCHS))
+    assert json.loads((root / "dvclive/train_cnn/metrics.json").read_text())["step"] == EPOCHS - 1
     assert not (root / "checkpoints/train_cnn").exists()
     assert "up to date" in project.run("dvc", "status", "train-cnn").stdout
 
@@ -68,7 +73,7 @@ def test_resumed_training_reaches_the_accuracy_of_an_uninterrupted_run(project):
     project.set_params(train_cnn=SLOW_ENOUGH)
     _start_and_kill_after_epoch_2(project, signal.SIGKILL)
     project.run("dvc", "repro", "train-cnn")
-    resumed = json.loads((project.root / "metrics/train_cnn.json").read_text())["val_accuracy"]
+    resumed = json.loads((project.root / "dvclive/train_cnn/metrics.json").read_text())["val_accuracy"]
     project.run("dvc", "repro", "--force", "train-cnn")
-    uninterrupted = json.loads((project.root / "metrics/train_cnn.json").read_text())["val_accuracy"]
+    uninterrupted = json.loads((project.root / "dvclive/train_cnn/metrics.json").read_text())["val_accuracy"]
     assert abs(resumed - uninterrupted) < 0.05, (resumed, uninterrupted)

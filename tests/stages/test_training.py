@@ -1,9 +1,12 @@
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from stages.models import build_cnn, build_mlp
 from stages.preprocess import normalize
-from stages.training import HISTORY_COLUMNS, Checkpoint, history_csv, summarize, train
+from stages.training import HISTORY_COLUMNS, Checkpoint, TrainingLive, summarize, train
 from tests.conftest import synthetic_split
 
 COMMON = {
@@ -16,6 +19,8 @@ COMMON = {
     "augment_flip": False,
     "augment_shift": 0.0,
     "steps_per_execution": 4,  # 10 steps an epoch: two full calls and a partial one
+    "label_smoothing": 0.0,
+    "weight_decay": 0.0,
 }
 MLP = {**COMMON, "hidden_units": [32], "dropout": 0.1}
 CNN = {**COMMON, "filters": [4, 8], "convs_per_block": 1, "kernel_size": 3, "batch_norm": True,
@@ -37,8 +42,8 @@ def test_models_map_images_to_ten_logits(build, p):
     assert model.layers[-1].get_config()["activation"] == "linear"
 
 
-def _train_once(build, p, splits, checkpoint=None):
-    return train(build, *splits, p, checkpoint=checkpoint)
+def _train_once(build, p, splits, checkpoint=None, live=None):
+    return train(build, *splits, p, checkpoint=checkpoint, live=live)
 
 
 AUGMENTED_CNN = {**CNN, "lr_schedule": "cosine", "augment_flip": True, "augment_shift": 0.1}
@@ -73,10 +78,64 @@ def test_early_stopping_keeps_the_best_epoch(tiny_splits):
     assert summary["params"] == model.count_params()
 
 
-def test_history_csv_has_one_row_per_epoch():
-    rows = [{"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.6, "val_accuracy": 0.75, "seconds": 1.25}]
-    lines = history_csv(rows).splitlines()
-    assert lines == [",".join(HISTORY_COLUMNS), "1,0.5,0.8,0.6,0.75,1.25"]
+def test_an_empty_hidden_units_list_trains_a_softmax_regression(tiny_splits):
+    model, history = _train_once(build_mlp, {**MLP, "hidden_units": [], "epochs": 4}, tiny_splits)
+    assert [type(layer).__name__ for layer in model.layers] == ["Reshape", "Flatten", "Dense"]
+    assert model.count_params() == 28 * 28 * 10 + 10
+    assert history[-1]["val_accuracy"] > 0.5
+
+
+def test_convs_per_block_may_differ_per_block_and_label_smoothing_with_weight_decay_train(tiny_splits):
+    p = {**CNN, "convs_per_block": [1, 2], "label_smoothing": 0.1, "weight_decay": 0.01, "epochs": 3}
+    model, history = _train_once(build_cnn, p, tiny_splits)
+    assert [type(layer).__name__ for layer in model.layers].count("Conv2D") == 3
+    assert type(model.optimizer).__name__ == "AdamW"
+    assert history[-1]["val_accuracy"] > 0.3
+
+
+def _live_rows(directory, metric):
+    lines = (directory / "plots" / "metrics" / f"{metric}.tsv").read_text().splitlines()
+    assert lines[0] == f"step\t{metric}"
+    return [(int(step), float(value)) for step, value in (line.split("\t") for line in lines[1:])]
+
+
+class RecordingLive(TrainingLive):
+    """DVCLive, noting its summary file each time a step ends."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen = []
+
+    def next_step(self):
+        super().next_step()
+        self.seen.append(json.loads(Path(self.metrics_file).read_text()))
+
+
+def test_every_epoch_is_logged_to_dvclive_as_it_ends(tiny_splits, tmp_path):
+    directory = tmp_path / "dvclive"
+    live = RecordingLive(directory)
+    _, history = _train_once(build_mlp, {**MLP, "epochs": 3}, tiny_splits, live=live)
+    assert [summary["step"] for summary in live.seen] == [0, 1, 2]  # rewritten as each epoch ended
+    assert live.seen[0]["val_accuracy"] == pytest.approx(history[0]["val_accuracy"], abs=1e-6)
+    for metric in HISTORY_COLUMNS[1:]:
+        rows = _live_rows(directory, metric)
+        assert [step for step, _ in rows] == [0, 1, 2]
+        assert [value for _, value in rows] == pytest.approx([row[metric] for row in history], abs=1e-6)
+    assert not list(tmp_path.rglob("dvc.yaml"))  # dvc.yaml declares these files; DVCLive writes none
+
+
+def test_a_resumed_run_continues_dvclives_steps(tiny_splits, tmp_path):
+    p = {**MLP, "epochs": 4, "patience": 10}
+    checkpoint, directory = tmp_path / "ckpt", tmp_path / "dvclive"
+    live = TrainingLive(directory)
+    _train_once(build_mlp, {**p, "epochs": 2}, tiny_splits, Checkpoint(checkpoint, "fp"), live=live)
+    # The next run starts a fresh DVCLive directory (DVC removes a stage's outputs before it runs).
+    live = TrainingLive(directory)
+    _, history = _train_once(build_mlp, p, tiny_splits, Checkpoint(checkpoint, "fp"), live=live)
+    assert [step for step, _ in _live_rows(directory, "val_accuracy")] == [0, 1, 2, 3]
+    assert [v for _, v in _live_rows(directory, "val_accuracy")] == pytest.approx(
+        [row["val_accuracy"] for row in history], abs=1e-6
+    )
 
 
 def test_a_checkpointed_run_resumes_where_it_stopped(tiny_splits, tmp_path):

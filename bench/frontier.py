@@ -1,0 +1,99 @@
+"""The accuracy/time frontier: train configurations on the train split, score them on the
+validation split, and append one JSON line per run to bench/frontier.jsonl.
+
+    python bench/frontier.py cnn 'filters=[32,64,128]' 'convs_per_block=[1,2,2]' epochs=15 [--name NAME]
+
+Each `key=value` (YAML values) overrides the model's section of params.yaml. The test split is
+never read here: choosing defaults is tuning, and tuning uses the validation split only.
+Records both wall seconds and CPU seconds of training: on this shared virtual machine the host
+sometimes takes a core away, which moves wall time but not CPU time. `--table` renders the
+recorded runs as the Markdown table and plot that bench/RESULTS.md shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import yaml
+
+from stages import params, paths
+from stages.io import load_arrays, write_text
+from stages.models import CNNParams, MLPParams, build_cnn, build_mlp
+from stages.training import summarize, train
+
+log = logging.getLogger("bench.frontier")
+MODELS = {"mlp": (build_mlp, MLPParams), "cnn": (build_cnn, CNNParams)}
+RECORD = Path(__file__).with_name("frontier.jsonl")
+PLOT = Path(__file__).with_name("frontier.png")
+
+
+def run(model: str, overrides: list[str], name: str) -> dict:
+    build, schema = MODELS[model]
+    section = yaml.safe_load(paths.PARAMS.read_text())[f"train_{model}"]
+    for override in overrides:
+        key, _, value = override.partition("=")
+        section[key] = yaml.safe_load(value)
+    p = params.validate(f"train_{model}", section, schema)
+    train_split, val_split = load_arrays(paths.TRAIN), load_arrays(paths.VAL)
+    cpu = time.process_time()
+    trained, history = train(build, train_split, val_split, p)
+    summary = summarize(trained, history)
+    row = {"model": model, "name": name, "overrides": overrides, **summary,
+           "cpu_seconds": round(time.process_time() - cpu, 1), "train_images": len(train_split[1])}  # fmt: skip
+    with RECORD.open("a") as out:
+        out.write(json.dumps(row) + "\n")
+    log.info("%s", json.dumps(row))
+    return row
+
+
+def table() -> str:
+    """Every recorded run, per model, cheapest first, as Markdown; draws bench/frontier.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in RECORD.read_text().splitlines() if line.strip()]
+    lines = ["| model | configuration (over params.yaml) | params | epochs kept/run | train s | CPU s | val acc |",
+             "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for axis, model in zip(axes, MODELS, strict=True):
+        mine = sorted((r for r in rows if r["model"] == model), key=lambda r: r["train_seconds"])
+        for r in mine:
+            lines.append(
+                f"| {model} | {r['name']}: `{' '.join(r['overrides']) or 'defaults'}` | {r['params']:,} | "
+                f"{r['best_epoch']}/{r['epochs_run']} | {r['train_seconds']:.0f} | {r['cpu_seconds']:.0f} | "
+                f"{r['val_accuracy']:.4f} |"
+            )
+            axis.scatter(r["train_seconds"], r["val_accuracy"], color="tab:blue")
+            axis.annotate(r["name"], (r["train_seconds"], r["val_accuracy"]), fontsize=7,
+                          xytext=(4, 2), textcoords="offset points")  # fmt: skip
+        axis.set(title=f"{model.upper()}: validation accuracy against training time",
+                 xlabel="train seconds (2 cores)", ylabel="validation accuracy")  # fmt: skip
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(PLOT, dpi=110)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", nargs="?", choices=sorted(MODELS))
+    parser.add_argument("overrides", nargs="*", help="key=value over the model's params.yaml section")
+    parser.add_argument("--name", help="a short label for the table and plot")
+    parser.add_argument("--table", action="store_true", help="print the recorded runs as Markdown and draw the plot")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
+    if args.table:
+        write_text(PLOT.with_suffix(".md"), table() + "\n")
+        log.info("%s", PLOT.with_suffix(".md").read_text())
+    else:
+        run(args.model, args.overrides, args.name or " ".join(args.overrides) or "defaults")
+
+
+if __name__ == "__main__":
+    main()
