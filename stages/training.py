@@ -318,7 +318,8 @@ def model_about() -> dict[str, Any]:
 
 
 def run_training_stage(name: str, build: Callable[[dict[str, Any]], keras.Model], schema: type[params.Section]) -> None:
-    """Main of train-<name>: validate params, train on train/val, write model, history and metrics."""
+    """Main of train-<name>: validate params, train on train/val logging each epoch to DVCLive, write the model
+    and the final summary."""
     p = params.load(f"train_{name}", schema)
     train_split = load_arrays(paths.TRAIN)
     val_split = load_arrays(paths.VAL)

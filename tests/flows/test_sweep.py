@@ -118,7 +118,7 @@ def test_a_sweep_over_two_machines_ends_as_experiments_in_the_checkout(team):
     # The user's DVC compares the points' learning curves, and keeps the winner.
     names = [r["experiment"] for r in table]
     plots = team.checkout.run("dvc", "plots", "diff", *names[:2], "--json").stdout
-    assert "plots/train_cnn/history.csv" in plots
+    assert "dvclive/train_cnn/plots/metrics/val_accuracy.tsv" in plots and "Accuracy per epoch" in plots
     team.checkout.run("dvc", "exp", "branch", names[0], "best-point")
     kept = team.checkout.run("git", "show", "best-point:metrics/evaluate.json").stdout
     assert json.loads(kept)["cnn"]["accuracy"] == table[0]["cnn_accuracy"]
