@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from stages import params, paths
-from stages.io import load_arrays, write_text
+from stages.io import load_arrays
 from stages.models import CNNParams, MLPParams, build_cnn, build_mlp
 from stages.training import summarize, train
 
@@ -92,8 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
     if args.table:
-        write_text(PLOT.with_suffix(".md"), table() + "\n")
-        log.info("%s", PLOT.with_suffix(".md").read_text())
+        log.info("%s", table())
     else:
         run(args.model, args.overrides, args.name or " ".join(args.overrides) or "defaults")
 
