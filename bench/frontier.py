@@ -75,7 +75,7 @@ def table() -> str:
             axis.scatter(r["cpu_seconds"], r["val_accuracy"], color="tab:blue")
             axis.annotate(str(number), (r["cpu_seconds"], r["val_accuracy"]), fontsize=8,
                           xytext=(4, 2), textcoords="offset points")  # fmt: skip
-        axis.set(title=f"{model.upper()}: validation accuracy against training cost (# as in the table)",
+        axis.set(title=f"{model.upper()} (point labels: table rows)",
                  xlabel="training CPU seconds (2 cores)", ylabel="validation accuracy")  # fmt: skip
         axis.grid(alpha=0.3)
     figure.tight_layout()
