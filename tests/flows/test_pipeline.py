@@ -170,7 +170,12 @@ def test_each_stage_task_run_waits_for_exactly_its_dvc_upstream_stages(project, 
     upstream stages' task runs (wait_for), as dvc.yaml's DAG has them, and nothing else."""
     before = datetime.now(timezone.utc).isoformat()
     project.run("python", "-m", "flows", "run", "--force", env={**project.prefect_env, **prefect_server.env})
-    (run,) = prefect_server.flow_runs(flows={"name": {"any_": ["fmnist-pipeline"]}}, start_time={"after_": before})
+    # The session's server may hold other tests' pipeline runs (a deployment run, a schedule):
+    # this run is the one of this project.
+    runs = prefect_server.flow_runs(flows={"name": {"any_": ["fmnist-pipeline"]}}, start_time={"after_": before})
+    mine = [r for r in runs if r["parameters"].get("project") == str(project.root)]
+    assert len(mine) == 1, [(r["name"], r["parameters"], r["deployment_id"], r["parent_task_run_id"]) for r in runs]
+    run = mine[0]
     response = httpx.post(f"{prefect_server.api_url}/task_runs/filter",
                           json={"flow_runs": {"id": {"any_": [run["id"]]}}}, timeout=10)  # fmt: skip
     response.raise_for_status()
