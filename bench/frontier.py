@@ -33,7 +33,7 @@ PLOT = Path(__file__).with_name("frontier.png")
 
 def run(model: str, overrides: list[str], name: str) -> dict:
     build, schema = MODELS[model]
-    section = yaml.safe_load(paths.PARAMS.read_text())[f"train_{model}"]
+    section = params.read()[f"train_{model}"]
     for override in overrides:
         key, _, value = override.partition("=")
         section[key] = yaml.safe_load(value)

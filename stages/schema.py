@@ -57,15 +57,15 @@ def main() -> None:
     parser.add_argument("--check", action="store_true", help="exit 1 if the committed schema is stale")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    target = paths.ROOT / SCHEMA_FILE
+    target, wanted = paths.ROOT / SCHEMA_FILE, schema_text()
     current = target.read_text() if target.exists() else ""
     if args.check:
-        if current != schema_text():
+        if current != wanted:
             log.error("%s is stale: run `python -m stages.schema` and commit it", SCHEMA_FILE)
             sys.exit(1)
         log.info("%s is up to date", SCHEMA_FILE)
-    elif current != schema_text():
-        write_text(target, schema_text())
+    elif current != wanted:
+        write_text(target, wanted)
         log.info("wrote %s", SCHEMA_FILE)
 
 
