@@ -31,6 +31,19 @@ RECORD = Path(__file__).with_name("frontier.jsonl")
 PLOT = Path(__file__).with_name("frontier.png")
 
 
+def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU as `lscpu` would name it, with its family and model numbers (a cloud's "AMD EPYC"
+    covers several generations) and whether it has bfloat16 instructions."""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    flags = fields.get("flags", "").split()
+    bf16 = ", bf16" if "avx512_bf16" in flags or "amx_bf16" in flags else ""
+    family, model = fields.get("cpu family", "?"), fields.get("model", "?")
+    return f"{fields.get('model name', '?')} (family {family} model {model}{bf16})"
+
+
 def run(model: str, overrides: list[str], name: str) -> dict:
     build, schema = MODELS[model]
     section = params.read()[f"train_{model}"]
@@ -43,43 +56,59 @@ def run(model: str, overrides: list[str], name: str) -> dict:
     trained, history = train(build, train_split, val_split, p)
     summary = summarize(trained, history)
     row = {"model": model, "name": name, "overrides": overrides, **summary,
-           "cpu_seconds": round(time.process_time() - cpu, 1), "train_images": len(train_split[1])}  # fmt: skip
+           "cpu_seconds": round(time.process_time() - cpu, 1), "train_images": len(train_split[1]),
+           "cpu": cpu_name()}  # fmt: skip
     with RECORD.open("a") as out:
         out.write(json.dumps(row) + "\n")
     log.info("%s", json.dumps(row))
     return row
 
 
+# Rows recorded before the CPU was: the first session's 2-vCPU AMD EPYC.
+UNRECORDED_CPU = "AMD EPYC (family not recorded)"
+
+
 def table() -> str:
-    """Every recorded run, per model, cheapest first, as Markdown; draws bench/frontier.png.
+    """Every recorded run, per model and CPU, cheapest first, as Markdown; draws bench/frontier.png.
 
     Ordered and plotted by CPU seconds: the runs shared the machine with other work at times,
-    which stretches wall time but not CPU time (on an idle 2-core machine wall ~ CPU / 1.7)."""
+    which stretches wall time but not CPU time (on an idle 2-core machine wall ~ CPU / 1.7).
+    CPU seconds compare within one CPU only: the sessions' CPUs differ up to 1.8x per second."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = [json.loads(line) for line in RECORD.read_text().splitlines() if line.strip()]
-    lines = ["| # | model | configuration (over params.yaml) | params | epochs kept/run | train s | CPU s | val acc |",
-             "|---:|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    cpus = list(dict.fromkeys(r.get("cpu", UNRECORDED_CPU) for r in rows))
+    label = {cpu: chr(ord("A") + i) for i, cpu in enumerate(cpus)}
+    lines = ["| # | model | CPU | configuration (over params.yaml) | params | epochs kept/run | train s | CPU s "
+             "| val acc |", "|---:|---|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for axis, model in zip(axes, MODELS, strict=True):
-        mine = sorted((r for r in rows if r["model"] == model), key=lambda r: r["cpu_seconds"])
+        mine = sorted(
+            (r for r in rows if r["model"] == model),
+            key=lambda r: (cpus.index(r.get("cpu", UNRECORDED_CPU)), r["cpu_seconds"]),
+        )
         for number, r in enumerate(mine, start=len(lines) - 1):
+            cpu = r.get("cpu", UNRECORDED_CPU)
             lines.append(
-                f"| {number} | {model} | {r['name']}: `{' '.join(r['overrides']) or 'defaults'}` | {r['params']:,} | "
-                f"{r['best_epoch']}/{r['epochs_run']} | {r['train_seconds']:.0f} | {r['cpu_seconds']:.0f} | "
-                f"{r['val_accuracy']:.4f} |"
+                f"| {number} | {model} | {label[cpu]} | {r['name']}: `{' '.join(r['overrides']) or 'defaults'}` | "
+                f"{r['params']:,} | {r['best_epoch']}/{r['epochs_run']} | {r['train_seconds']:.0f} | "
+                f"{r['cpu_seconds']:.0f} | {r['val_accuracy']:.4f} |"
             )
-            axis.scatter(r["cpu_seconds"], r["val_accuracy"], color="tab:blue")
+            axis.scatter(r["cpu_seconds"], r["val_accuracy"], color=f"C{cpus.index(cpu)}")
             axis.annotate(str(number), (r["cpu_seconds"], r["val_accuracy"]), fontsize=8,
                           xytext=(4, 2), textcoords="offset points")  # fmt: skip
         axis.set(title=f"{model.upper()} (point labels: table rows)",
                  xlabel="training CPU seconds (2 cores)", ylabel="validation accuracy")  # fmt: skip
         axis.grid(alpha=0.3)
-    figure.tight_layout()
+    handles = [plt.Line2D([], [], marker="o", linestyle="", color=f"C{i}") for i in range(len(cpus))]
+    figure.legend(handles, [f"CPU {label[c]}: {c}" for c in cpus], loc="lower center", ncol=len(cpus), fontsize=8)
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
     figure.savefig(PLOT, dpi=110)
+    lines.append("")
+    lines.extend(f"CPU {label[cpu]}: {cpu}." for cpu in cpus)
     return "\n".join(lines)
 
 

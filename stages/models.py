@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import model_validator
@@ -41,6 +42,9 @@ class TrainParams(params.Section):
     """e: train towards 1 - e + e/10 for the true class and e/10 for the others."""
     weight_decay: params.number(0, 1, exclusive="max")
     """AdamW's decoupled weight decay; 0 = plain Adam."""
+    precision: params.choice("float32", "mixed_bfloat16")
+    """mixed_bfloat16: layers compute in bfloat16 and keep float32 weights; faster only on CPUs
+    with bfloat16 instructions (avx512_bf16, AMX), emulated (slower) elsewhere."""
 
 
 class MLPParams(TrainParams):
@@ -86,15 +90,33 @@ class CNNParams(TrainParams):
 def _input_and_augmentation(model: keras.Sequential, p: dict[str, Any]) -> None:
     """28x28 input as one channel, then the random augmentations, which act only in training.
 
-    Shifted-in pixels repeat the edge, which is background whatever the normalisation.
+    Shifted-in pixels repeat the edge, which is background whatever the normalisation. The
+    augmentations work in float32 whatever the precision: they are cheap, and image
+    transforms are not all implemented for bfloat16.
     """
     model.add(keras.Input(INPUT_SHAPE))
     model.add(layers.Reshape((*INPUT_SHAPE, 1)))
     if p["augment_flip"]:
-        model.add(layers.RandomFlip("horizontal", seed=p["seed"]))
+        model.add(layers.RandomFlip("horizontal", seed=p["seed"], dtype="float32"))
     if p["augment_shift"]:
         shift = p["augment_shift"]
-        model.add(layers.RandomTranslation(shift, shift, fill_mode="nearest", seed=p["seed"] + 1))
+        model.add(layers.RandomTranslation(shift, shift, fill_mode="nearest", seed=p["seed"] + 1, dtype="float32"))
+
+
+def _logits() -> layers.Dense:
+    """The output layer, in float32 at any precision: softmax and the loss need its range."""
+    return layers.Dense(N_CLASSES, name="logits", dtype="float32")
+
+
+def with_precision(build: Callable[[dict[str, Any]], keras.Model], p: dict[str, Any]) -> keras.Model:
+    """`build(p)` with its layers in `p["precision"]` (Keras's dtype policy, recorded in the
+    saved model, so a loaded model computes as it was trained)."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(p["precision"])
+    try:
+        return build(p)
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def build_mlp(p: dict[str, Any]) -> keras.Model:
@@ -106,7 +128,7 @@ def build_mlp(p: dict[str, Any]) -> keras.Model:
         model.add(layers.Dense(units, activation="relu"))
         if p["dropout"]:
             model.add(layers.Dropout(p["dropout"]))
-    model.add(layers.Dense(N_CLASSES, name="logits"))
+    model.add(_logits())
     return model
 
 
@@ -132,5 +154,5 @@ def build_cnn(p: dict[str, Any]) -> keras.Model:
     model.add(layers.Activation("relu"))
     if p["dense_dropout"]:
         model.add(layers.Dropout(p["dense_dropout"]))
-    model.add(layers.Dense(N_CLASSES, name="logits"))
+    model.add(_logits())
     return model

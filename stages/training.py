@@ -34,7 +34,7 @@ from stages.io import (
     write_bytes,
     write_json,
 )
-from stages.models import N_CLASSES
+from stages.models import N_CLASSES, with_precision
 from stages.tf_runtime import keras, tf
 
 log = logging.getLogger("stages.training")
@@ -51,6 +51,16 @@ def make_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle_seed:
     if shuffle_seed is not None:
         ds = ds.shuffle(len(y), seed=shuffle_seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def cpu_has_bfloat16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool | None:
+    """Whether the CPU has bfloat16 instructions (x86's avx512_bf16 or AMX); None where Linux's
+    cpuinfo is not there to say."""
+    try:
+        flags = cpuinfo.read_text().split()
+    except OSError:
+        return None
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def seed_everything(seed: int) -> None:
@@ -201,7 +211,10 @@ def train(
     Returns the model and its per-epoch history (HISTORY_COLUMNS), one row per epoch that ran.
     """
     seed_everything(p["seed"])
-    model = build(p)
+    if p["precision"] == "mixed_bfloat16" and cpu_has_bfloat16() is False:
+        log.warning("precision mixed_bfloat16: this CPU has no bfloat16 instructions, so it is emulated "
+                    "and slower than float32 here")  # fmt: skip
+    model = with_precision(build, p)
     loop = _EpochLoop(model.name, p, log_lines=not progress_bar, checkpoint=checkpoint, live=live)
     resumed = checkpoint.restore(loop) if checkpoint else None
     if resumed is not None:

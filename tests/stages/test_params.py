@@ -12,7 +12,7 @@ from tests.helpers import PROJECT
 GOOD_MLP = {
     "epochs": 3, "batch_size": 32, "learning_rate": 0.001, "seed": 0, "patience": 2,
     "lr_schedule": "constant", "augment_flip": False, "augment_shift": 0.0, "steps_per_execution": 1,
-    "label_smoothing": 0.0, "weight_decay": 0.0, "hidden_units": [64], "dropout": 0.2,
+    "label_smoothing": 0.0, "weight_decay": 0.0, "precision": "float32", "hidden_units": [64], "dropout": 0.2,
 }  # fmt: skip
 
 
@@ -37,6 +37,7 @@ def test_valid_section_passes_and_normalises_numbers():
         ({"learning_rate": float("nan")}, "train_mlp.learning_rate = nan is not allowed; expected a number > 0"),
         ({"augment_flip": "yes"}, "train_mlp.augment_flip = 'yes' is not allowed; expected true or false"),
         ({"lr_schedule": "step"}, "lr_schedule = 'step' is not allowed; expected one of 'constant', 'cosine'"),
+        ({"precision": "bf16"}, "precision = 'bf16' is not allowed; expected one of 'float32', 'mixed_bfloat16'"),
         ({"hidden_units": [64, -1]}, "train_mlp.hidden_units = [64, -1] is not allowed"),
     ],
 )

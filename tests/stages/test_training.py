@@ -6,7 +6,7 @@ import pytest
 
 from stages.models import build_cnn, build_mlp
 from stages.preprocess import normalize
-from stages.training import HISTORY_COLUMNS, Checkpoint, TrainingLive, summarize, train
+from stages.training import HISTORY_COLUMNS, Checkpoint, TrainingLive, cpu_has_bfloat16, save_model, summarize, train
 from tests.conftest import synthetic_split
 
 COMMON = {
@@ -21,6 +21,7 @@ COMMON = {
     "steps_per_execution": 4,  # 10 steps an epoch: two full calls and a partial one
     "label_smoothing": 0.0,
     "weight_decay": 0.0,
+    "precision": "float32",
 }
 MLP = {**COMMON, "hidden_units": [32], "dropout": 0.1}
 CNN = {**COMMON, "filters": [4, 8], "convs_per_block": 1, "kernel_size": 3, "batch_norm": True,
@@ -47,12 +48,13 @@ def _train_once(build, p, splits, checkpoint=None, live=None):
 
 
 AUGMENTED_CNN = {**CNN, "lr_schedule": "cosine", "augment_flip": True, "augment_shift": 0.1}
+BFLOAT16_CNN = {**AUGMENTED_CNN, "precision": "mixed_bfloat16"}
 
 
 @pytest.mark.parametrize(
     ("build", "p"),
-    [(build_mlp, MLP), (build_cnn, CNN), (build_cnn, AUGMENTED_CNN)],
-    ids=["mlp", "cnn", "cnn-augmented-cosine"],
+    [(build_mlp, MLP), (build_cnn, CNN), (build_cnn, AUGMENTED_CNN), (build_cnn, BFLOAT16_CNN)],
+    ids=["mlp", "cnn", "cnn-augmented-cosine", "cnn-mixed-bfloat16"],
 )
 def test_same_params_give_the_same_model(build, p, tiny_splits):
     model_a, history_a = _train_once(build, p, tiny_splits)
@@ -91,6 +93,38 @@ def test_convs_per_block_may_differ_per_block_and_label_smoothing_with_weight_de
     assert [type(layer).__name__ for layer in model.layers].count("Conv2D") == 3
     assert type(model.optimizer).__name__ == "AdamW"
     assert history[-1]["val_accuracy"] > 0.3
+
+
+def test_mixed_bfloat16_computes_in_bfloat16_with_float32_weights_and_logits(tiny_splits, tmp_path):
+    import keras
+
+    model, history = _train_once(build_cnn, {**BFLOAT16_CNN, "epochs": 3}, tiny_splits)
+    assert history[-1]["val_accuracy"] > 0.3
+    convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
+    assert {(layer.compute_dtype, layer.variable_dtype) for layer in convs} == {("bfloat16", "float32")}
+    assert {w.dtype for w in model.get_weights()} == {np.dtype("float32")}
+    assert model.get_layer("logits").compute_dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32"  # the policy is the model's, not the process's
+    # Saved and loaded, it computes as it was trained: same policy, same logits.
+    save_model(model, tmp_path / "cnn.keras")
+    loaded = keras.models.load_model(tmp_path / "cnn.keras", safe_mode=True)
+    assert [layer.compute_dtype for layer in loaded.layers] == [layer.compute_dtype for layer in model.layers]
+    x = tiny_splits[1][0][:8]
+    logits = loaded.predict(x, verbose=0)
+    assert logits.dtype == np.float32
+    np.testing.assert_array_equal(logits, model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [("fpu sse2 avx512f avx512_bf16 avx512_vnni", True), ("fpu sse2 amx_bf16 amx_tile", True),
+     ("fpu sse2 avx2 avx512f", False)],
+)  # fmt: skip
+def test_bfloat16_instructions_are_read_from_cpuinfo(flags, expected, tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    assert cpu_has_bfloat16(cpuinfo) is expected
+    assert cpu_has_bfloat16(tmp_path / "missing") is None
 
 
 def _live_rows(directory, metric):
