@@ -30,7 +30,7 @@ import numpy as np
 
 from stages import params, paths
 from stages.io import load_arrays
-from stages.models import CNNParams, MLPParams, build_cnn, build_mlp
+from stages.models import CNNParams, MLPParams, build_cnn, build_mlp, with_precision
 from stages.training import make_dataset, seed_everything
 
 log = logging.getLogger("bench.training")
@@ -39,7 +39,7 @@ MODELS = {"mlp": (build_mlp, MLPParams), "cnn": (build_cnn, CNNParams)}
 
 def _compiled(build, p: dict[str, Any], steps_per_execution: int) -> keras.Model:
     seed_everything(p["seed"])
-    model = build(p)
+    model = with_precision(build, p)
     model.compile(
         optimizer=keras.optimizers.Adam(p["learning_rate"]),
         loss=keras.losses.CategoricalCrossentropy(from_logits=True),
