@@ -36,6 +36,10 @@ def training_metrics_file(name: str) -> Path:
     return live_dir(name) / "metrics.json"
 
 
+# What train-<name> logs per epoch to DVCLive, one TSV each (history_file).
+HISTORY_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+
+
 def history_file(name: str, metric: str) -> Path:
     """One metric of `train-<name>` per epoch (DVCLive's TSV: step, value), a DVC plot."""
     return live_dir(name) / "plots" / "metrics" / f"{metric}.tsv"

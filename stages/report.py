@@ -175,16 +175,14 @@ def plot_predictions(images: np.ndarray, labels: np.ndarray, probs: np.ndarray, 
     return _png(fig)
 
 
-HISTORY_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")
-
-
 def _read_history(name: str) -> dict[str, np.ndarray]:
     """DVCLive's per-epoch TSVs of `train-<name>` as arrays, with `epoch` = DVCLive's step + 1."""
     history = {}
-    for metric in HISTORY_METRICS:
+    for metric in paths.HISTORY_METRICS:
         with paths.history_file(name, metric).open(newline="") as f:
             rows = list(csv.DictReader(f, delimiter="\t"))
-        history["epoch"] = np.array([int(r["step"]) + 1 for r in rows])
+        if "epoch" not in history:  # every metric's TSV has the same steps
+            history["epoch"] = np.array([int(r["step"]) + 1 for r in rows])
         history[metric] = np.array([float(r[metric]) for r in rows])
     return history
 

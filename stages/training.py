@@ -41,7 +41,7 @@ log = logging.getLogger("stages.training")
 # DVCLive names a random experiment at INFO even under a plain `dvc repro`, where none is saved.
 logging.getLogger("dvclive").setLevel(logging.WARNING)
 
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+HISTORY_COLUMNS = ("epoch", *paths.HISTORY_METRICS)
 
 
 def make_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
