@@ -23,7 +23,7 @@ import yaml
 from stages import params, paths
 from stages.io import load_arrays
 from stages.models import CNNParams, MLPParams, build_cnn, build_mlp
-from stages.training import summarize, train
+from stages.training import cpu_has_bfloat16, summarize, train
 
 log = logging.getLogger("bench.frontier")
 MODELS = {"mlp": (build_mlp, MLPParams), "cnn": (build_cnn, CNNParams)}
@@ -38,8 +38,7 @@ def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     for line in cpuinfo.read_text().splitlines():
         key, _, value = line.partition(":")
         fields.setdefault(key.strip(), value.strip())
-    flags = fields.get("flags", "").split()
-    bf16 = ", bf16" if "avx512_bf16" in flags or "amx_bf16" in flags else ""
+    bf16 = ", bf16" if cpu_has_bfloat16(cpuinfo) else ""
     family, model = fields.get("cpu family", "?"), fields.get("model", "?")
     return f"{fields.get('model name', '?')} (family {family} model {model}{bf16})"
 
@@ -79,25 +78,21 @@ def table() -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [json.loads(line) for line in RECORD.read_text().splitlines() if line.strip()]
-    cpus = list(dict.fromkeys(r.get("cpu", UNRECORDED_CPU) for r in rows))
+    rows = [{"cpu": UNRECORDED_CPU, **json.loads(line)} for line in RECORD.read_text().splitlines() if line.strip()]
+    cpus = list(dict.fromkeys(r["cpu"] for r in rows))  # in order of first appearance: A, B, ...
     label = {cpu: chr(ord("A") + i) for i, cpu in enumerate(cpus)}
     lines = ["| # | model | CPU | configuration (over params.yaml) | params | epochs kept/run | train s | CPU s "
              "| val acc |", "|---:|---|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for axis, model in zip(axes, MODELS, strict=True):
-        mine = sorted(
-            (r for r in rows if r["model"] == model),
-            key=lambda r: (cpus.index(r.get("cpu", UNRECORDED_CPU)), r["cpu_seconds"]),
-        )
+        mine = sorted((r for r in rows if r["model"] == model), key=lambda r: (label[r["cpu"]], r["cpu_seconds"]))
         for number, r in enumerate(mine, start=len(lines) - 1):
-            cpu = r.get("cpu", UNRECORDED_CPU)
             lines.append(
-                f"| {number} | {model} | {label[cpu]} | {r['name']}: `{' '.join(r['overrides']) or 'defaults'}` | "
+                f"| {number} | {model} | {label[r['cpu']]} | {r['name']}: `{' '.join(r['overrides']) or 'defaults'}` | "
                 f"{r['params']:,} | {r['best_epoch']}/{r['epochs_run']} | {r['train_seconds']:.0f} | "
                 f"{r['cpu_seconds']:.0f} | {r['val_accuracy']:.4f} |"
             )
-            axis.scatter(r["cpu_seconds"], r["val_accuracy"], color=f"C{cpus.index(cpu)}")
+            axis.scatter(r["cpu_seconds"], r["val_accuracy"], color=f"C{cpus.index(r['cpu'])}")
             axis.annotate(str(number), (r["cpu_seconds"], r["val_accuracy"]), fontsize=8,
                           xytext=(4, 2), textcoords="offset points")  # fmt: skip
         axis.set(title=f"{model.upper()} (point labels: table rows)",
