@@ -22,6 +22,7 @@ WORKDIR /opt/fmnist
 COPY pyproject.toml README.md ./
 COPY stages stages
 COPY flows flows
+COPY tools tools
 RUN pip install --no-cache-dir . "dvc[${DVC_REMOTES}]==3.67.*"
 
 ENV PREFECT_SERVER_ANALYTICS_ENABLED=false \

@@ -19,8 +19,8 @@ import statistics
 from frontier import MODELS, cpu_name
 from training import images_per_second
 
-from stages import params, paths
-from stages.io import load_arrays
+from stages.lib import params, paths
+from stages.lib.files import load_arrays
 
 log = logging.getLogger("bench.precision")
 PRECISIONS = ("float32", "mixed_bfloat16")

@@ -19,11 +19,11 @@ import logging
 import numpy as np
 from PIL import Image
 
-from stages import paths
-from stages.evaluate import load_model
-from stages.idx import decode
-from stages.predict import to_fashion_mnist
-from stages.preprocess import apply_normalization
+from stages.lib import paths
+from stages.lib.idx import decode
+from stages.lib.images import apply_normalization
+from stages.lib.modelfile import load_model
+from tools.predict import to_fashion_mnist
 
 log = logging.getLogger("bench.predict_photos")
 

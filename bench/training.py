@@ -28,10 +28,13 @@ from typing import Any
 import keras
 import numpy as np
 
-from stages import params, paths
-from stages.io import load_arrays
-from stages.models import CNNParams, MLPParams, build_cnn, build_mlp, with_precision
-from stages.training import make_dataset, seed_everything
+from stages.lib import params, paths
+from stages.lib.dataset import TrainingInput
+from stages.lib.files import load_arrays
+from stages.lib.layers import with_precision
+from stages.lib.tf_runtime import seed_everything
+from stages.train_cnn import CNNParams, build_cnn
+from stages.train_mlp import MLPParams, build_mlp
 
 log = logging.getLogger("bench.training")
 MODELS = {"mlp": (build_mlp, MLPParams), "cnn": (build_cnn, CNNParams)}
@@ -57,8 +60,9 @@ def images_per_second(
     if seed_style:
         fit = lambda: model.fit(x, y, batch_size=p["batch_size"], epochs=1, verbose=0)  # noqa: E731
     else:
-        ds = make_dataset(x, y, batch_size=p["batch_size"], shuffle_seed=p["seed"])
-        fit = lambda: model.fit(ds, epochs=1, verbose=0, shuffle=False)  # noqa: E731
+        batches = TrainingInput(x, y, batch_size=p["batch_size"], seed=p["seed"], flip=p["augment_flip"],
+                                translate=p["augment_translate"])  # fmt: skip
+        fit = lambda: model.fit(batches.dataset, epochs=1, verbose=0, shuffle=False, callbacks=[batches])  # noqa: E731
     fit()
     start, cpu = time.perf_counter(), time.process_time()
     fit()
@@ -72,7 +76,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     x, y = load_arrays(paths.TRAIN)
-    evaluation = json.loads((paths.METRICS / "evaluate.json").read_text())
+    evaluation = json.loads(paths.EVALUATION.read_text())
     header = ("model", "params", "epochs", "train s", "img/s (stage)", "val acc", "test acc",
               "img/s ours", "img/s seed-style", "ratio", "img/cpu-s ours", "img/cpu-s seed", "ratio")  # fmt: skip
     rows = []

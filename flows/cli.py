@@ -1,10 +1,11 @@
-"""The `fmnist-flow` command: run, serve, push and sweep.
+"""The `fmnist-flow` command: run, serve, push, sweep and compare.
 
 fmnist-flow run [--target STAGE]... [--force] [--set train_cnn.epochs=3]... [--jobs 2] [--pull] [--push]
 fmnist-flow serve --cron "0 2 * * *"      (or --interval SECONDS)
 fmnist-flow push                          (dvc push --run-cache, completed)
 fmnist-flow sweep -S train_cnn.learning_rate=0.001,0.0005 -S train_cnn.dense_units=128,256
                   [--deployment fmnist-experiment] [--max-parallel 4] [--name NAME]
+fmnist-flow compare [A] [B] [--md | --json] [--html FILE]   (default: HEAD against the workspace)
 """
 
 from __future__ import annotations
@@ -14,21 +15,47 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 from flows import dvc_cli as dvc
-from flows import processes
-from flows.params import check_keys
-from stages.checkout import project_root
-from stages.io import StageError
+from flows import processes, remote
+from flows.overrides import check_keys
+from stages.lib.checkout import project_root
+from stages.lib.files import write_text
+from stages.lib.params import require_integer
+from stages.lib.stage import LOG_FORMAT, StageError
 
 logger = logging.getLogger("fmnist-flow")
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not allowed; expected an integer >= 1")
-    return value
+def _integer(minimum: int):
+    """An argparse type: an integer >= `minimum`, refused in the words of a params error."""
+
+    def parse(text: str) -> int:
+        try:
+            return require_integer(None, int(text) if text.lstrip("-").isdigit() else text, minimum)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+_positive = _integer(1)
+
+
+def _seconds(minimum: float):
+    """An argparse type: a number of seconds >= `minimum`."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+        if value is None or not value >= minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is not allowed; expected a number of seconds >= {minimum:g}")
+        return value
+
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,7 +63,16 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the flow once")
     serve = sub.add_parser("serve", help="serve the flow on a schedule until interrupted")
-    sub.add_parser("push", help="dvc push --run-cache, plus the outputs of every recorded run (README)")
+    sub.add_parser("push", help="dvc push --run-cache, plus the outputs of every recorded run (docs/sharing.md)")
+    compare = sub.add_parser(
+        "compare", help="is the difference between two revisions real? (their test predictions, nothing rerun)"
+    )
+    compare.add_argument("a", nargs="?", default="HEAD", help="a commit, branch, tag or DVC experiment (default HEAD)")
+    compare.add_argument("b", nargs="?", default="workspace", help="the same, or `workspace` (the default)")
+    form = compare.add_mutually_exclusive_group()
+    form.add_argument("--md", action="store_true", help="Markdown, for a pull-request comment")
+    form.add_argument("--json", action="store_true", help="JSON: per model under `models`, per class, MLP vs CNN")
+    compare.add_argument("--html", metavar="FILE", type=Path, help="also write a page with pictures to FILE")
     for p in (run, serve):
         p.add_argument("--target", action="append", dest="targets", help="stage to reproduce (repeatable)")
         p.add_argument("--force", action="store_true", help="rerun stages even if up to date")
@@ -51,21 +87,47 @@ def _parser() -> argparse.ArgumentParser:
     when.add_argument("--interval", type=float, help="seconds between runs")
     serve.add_argument("--name", default="fmnist-served", help="deployment name")
 
-    sweep = sub.add_parser("sweep", help="every point of a -S grid as a DVC experiment, on a Prefect work pool")
+    sweep = sub.add_parser("sweep", help="trials of a search as DVC experiments, on a Prefect work pool")
     sweep.add_argument(
         "-S",
         "--set-param",
         action="append",
         dest="sets",
         required=True,
-        metavar="SECTION.KEY=V1,V2",
-        help="values to try, as dvc exp run --queue -S takes them (repeatable: the grid is the product)",
+        metavar="SECTION.KEY=VALUES",
+        help="values to try, as dvc exp run -S takes them: a,b,c, choice(a,b), range(start,stop[,step]), "
+        "interval(low,high), tag(log, interval(low,high)) (repeatable; a grid is the product)",
     )
-    sweep.add_argument("--deployment", default="fmnist-experiment", help="deployment that runs each point")
+    sweep.add_argument("--search", choices=("grid", "random", "tpe"), default="grid",
+                       help="every listed point (default), or Optuna drawing --trials points")  # fmt: skip
+    sweep.add_argument("--trials", type=_positive, help="how many trials random and TPE searches draw")
+    sweep.add_argument("--seed", type=_integer(0), default=0, help="seeds the search (default 0)")
+    sweep.add_argument("--objective", choices=("cnn", "mlp"), default="cnn",
+                       help="the model whose validation accuracy is maximised (default cnn)")  # fmt: skip
+    sweep.add_argument("--prune", choices=("median", "none"),
+                       help="stop trials below the median of finished ones at the same epoch "
+                       "(default: median for random and tpe, none for grid)")  # fmt: skip
+    sweep.add_argument("--prune-after", type=_positive, default=2,
+                       help="trials that must finish before any is pruned (default 2)")  # fmt: skip
+    sweep.add_argument(
+        "--deployment", help="deployment of the experiment flow that runs each point (default: fmnist-experiment)"
+    )
     sweep.add_argument("--max-parallel", type=_positive, default=4, help="points at once (default 4)")
     sweep.add_argument("--name", help="sweep name; experiments are NAME-1, NAME-2, ... (default: from commit + grid)")
     sweep.add_argument("--git-remote", default="origin", help="git remote workers clone and push experiments to")
     sweep.add_argument("--jobs", type=_positive, default=2, help="stages at once within a point (default 2)")
+    sweep.add_argument(
+        "--retries", type=_integer(0), default=2, help="runs again of a point whose machine is lost (default 2)"
+    )
+    sweep.add_argument(
+        # At least two of the 30-s heartbeats (flows/watch.py), so that one late heartbeat loses no point.
+        "--lost-after", type=_seconds(60), default=120.0, metavar="SECONDS",
+        help="a running point silent this long is lost and runs again elsewhere (default 120; heartbeats every 30)",
+    )  # fmt: skip
+    sweep.add_argument(
+        "--api-outage", type=_seconds(10), default=90.0, metavar="SECONDS",
+        help="how long the Prefect API may not answer before the sweep stops, to be started again (default 90)",
+    )  # fmt: skip
     return parser
 
 
@@ -74,11 +136,43 @@ def _quiet_prefect() -> None:
     logging.getLogger("prefect").setLevel(logging.WARNING)
 
 
+# Prefect's embedded server migrates its database on a first start, which takes a busy 2-core
+# machine longer than the 20 s Prefect waits by default.
+EMBEDDED_SERVER_WAIT = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+os.environ.setdefault(EMBEDDED_SERVER_WAIT, "180")
+
+
 def _fail(what: str, exc: BaseException) -> None:
     """The cause in one line, last: the run log above holds the details."""
     _quiet_prefect()
-    logger.error("%s failed: %s", what, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "attempting to connect to ephemeral Prefect API server" in cause:
+        cause = (
+            f"Prefect's embedded server did not start within {os.environ[EMBEDDED_SERVER_WAIT]}s: start a server "
+            f"(`prefect server start`) and set PREFECT_API_URL, or give it longer ({EMBEDDED_SERVER_WAIT})"
+        )
+    logger.error("%s failed: %s", what, cause)
     sys.exit(1)
+
+
+def _api_gone(exc: BaseException) -> None:
+    """The Prefect API went away for good during a sweep: one line naming it, and out at once
+    (Prefect's exit handlers would go on trying it for minutes, and print their own last line)."""
+    from prefect.settings import PREFECT_API_URL
+
+    logging.disable(logging.CRITICAL)  # the point threads and Prefect's report the dead API too
+    message = str(exc).splitlines()[0] if type(exc).__name__ == "ApiGone" else (
+        f"the Prefect API at {PREFECT_API_URL.value()} did not answer ({exc}): start it again and run the same "
+        "sweep to resume (finished points are restored)"
+    )  # fmt: skip
+    record = logger.makeRecord(logger.name, logging.ERROR, __file__, 0, "sweep failed: %s", (message,), None)
+    handlers = logging.getLogger().handlers
+    for handler in handlers:  # held until the exit: a thread already past the check cannot write after us
+        handler.acquire()
+    for handler in handlers:
+        handler.emit(record)
+        handler.flush()
+    os._exit(1)
 
 
 API_TIMEOUT = 15.0  # seconds; Prefect's own client would retry for minutes
@@ -138,10 +232,17 @@ def _sweep(args: argparse.Namespace) -> None:
                 "(`prefect server start`) and set PREFECT_API_URL"
             ),
         )
-    from flows.sweep import deployment_name, fmnist_sweep, format_table, prepare
+    import httpx
 
+    from flows.leaderboard import format_table
+    from flows.preflight import DEFAULT_DEPLOYMENT, deployment_name, prepare
+    from flows.sweep import fmnist_sweep
+    from flows.watch import ApiGone
+
+    args.deployment = args.deployment or DEFAULT_DEPLOYMENT
     try:  # the flow checks too; here a mistake is refused before a flow run starts
-        prepare(project_root(), args.sets, deployment_name(args.deployment), args.git_remote)
+        prepare(project_root(), args.sets, deployment_name(args.deployment), args.git_remote, search=args.search,
+                trials=args.trials, objective=args.objective)  # fmt: skip
     except Exception as exc:  # noqa: BLE001 (a mistake of the user's or an unreachable server: one line)
         _fail("sweep", exc)
     try:
@@ -152,13 +253,24 @@ def _sweep(args: argparse.Namespace) -> None:
             name=args.name,
             git_remote=args.git_remote,
             jobs=args.jobs,
+            retries=args.retries,
+            lost_after=args.lost_after,
+            api_outage=args.api_outage,
+            search=args.search,
+            trials=args.trials,
+            seed=args.seed,
+            objective=args.objective,
+            prune=args.prune,
+            prune_after=args.prune_after,
         )
+    except (ApiGone, httpx.TransportError) as exc:
+        _api_gone(exc)
     except Exception as exc:  # noqa: BLE001
         _fail("sweep", exc)
     except BaseException as exc:  # stopped: Ctrl-C, SIGTERM, a cancellation
         _stopped(exc)
     logger.info("leaderboard (best first):\n%s", format_table(table))
-    failed = [r for r in table if r["status"] != "done"]
+    failed = [r for r in table if r["status"] not in ("done", "pruned")]
     if failed:
         logger.error(
             "%d of %d points failed (%s: %s); run the same command again to retry them, finished points are restored",
@@ -168,7 +280,25 @@ def _sweep(args: argparse.Namespace) -> None:
             failed[0]["error"],
         )
         sys.exit(1)
-    logger.info("all %d points are experiments here now: dvc exp show; keep one with dvc exp apply NAME", len(table))
+    done = [r for r in table if r["status"] == "done"]
+    pruned = f" ({len(table) - len(done)} pruned: no experiments)" if len(done) < len(table) else ""
+    logger.info("all %d points are experiments here now%s: dvc exp show; keep one with dvc exp apply NAME",
+                len(done), pruned)  # fmt: skip
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from flows import compare
+
+    try:
+        result = compare.compare(project_root(), args.a, args.b, pictures=args.html is not None)
+        if args.html:
+            write_text(args.html, compare.render_html(result))
+    except (ValueError, RuntimeError, StageError) as exc:  # a revision that cannot be compared: one line
+        _fail("compare", exc)
+    render = compare.render_json if args.json else compare.render_markdown if args.md else compare.render_text
+    sys.stdout.write(render(result))
+    if args.html:
+        logger.info("pictures: %s", args.html)
 
 
 SUPERVISED = "FMNIST_FLOW_SUPERVISED"
@@ -182,10 +312,19 @@ def main(argv: list[str] | None = None) -> None:
         # SIGTERM, even SIGKILL) stops the run's stages, and nothing the run started stays running.
         env = {**os.environ, SUPERVISED: "1"}
         sys.exit(processes.supervise([sys.executable, "-m", "flows", *argv], env))
+    processes.end_with_supervisor()  # SIGKILL to `fmnist-flow`: this and all it started end at once
     signal.signal(signal.SIGTERM, _raise_stopped)
     signal.signal(signal.SIGHUP, _raise_stopped)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per API request otherwise
+    if args.command == "compare":
+        _compare(args)
+        return
+    if args.command == "sweep":
+        # The sweep waits out an unanswering API itself (--api-outage); each call need not retry
+        # for a minute on top (Prefect's default: 5 retries, 2 to 32 s apart). Four (2 to 16 s
+        # apart, 30 s in all) still carry a busy server's bursts of 503s (SQLite under load).
+        os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "4")
     if args.command != "push":
         try:
             _check_api()
@@ -200,8 +339,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail(args.command, exc)
     if args.command == "push":
         try:
-            dvc.check_remote(root)
-            dvc.share(root, logger)
+            remote.check_remote(root)
+            remote.share(root, logger)
         except (ValueError, RuntimeError) as exc:
             _fail("push", exc)
         return

@@ -1,80 +1,66 @@
-"""Talking to DVC through its command line (and to the git beside it): the stage graph, status, repro, pull and push.
+"""Talking to DVC through its command line: the stage graph, status, repro with its output streamed.
 
 DVC's Python API is internal; its command line is the stable interface, so everything here runs
 `dvc ...` in a project directory, with this environment's `python` first on PATH (DVC runs each
-stage as `python -m stages.X`).
+stage as `python -m stages.X`). The DVC remote has a module of its own (flows/remote.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Callable
 from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
 
 from flows import processes
+from stages.lib.stage import error_cause
 
-# A stage's own error line, as stages/io.py logs it: "12:00:01 ERROR stages.train_cnn: <cause>".
-_STAGE_ERROR = re.compile(r"^\d\d:\d\d:\d\d ERROR [\w.]+: (?P<cause>.+)$")
 _DVC_ERROR = re.compile(r"^ERROR: (?P<cause>.+)$")
 
 
-class DvcError(RuntimeError):
+class DvcError(processes.ToolError):
     """A dvc command failed; the message's first line says what and why."""
 
 
-def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """This environment's binaries first on PATH, unbuffered output, no DVC analytics."""
-    return {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONUNBUFFERED": "1",
-        "DVC_NO_ANALYTICS": "1",
-        **(extra or {}),
-    }
-
-
-def run(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run a command (`dvc`, `git`) in `root`; on failure raise DvcError with its own error line."""
-    proc = subprocess.run(args, cwd=root, env=tool_env(), capture_output=True, text=True)
-    if check and proc.returncode:
-        output = (proc.stderr or proc.stdout).strip().splitlines()
-        raise DvcError(f"{' '.join(args[:3])} failed: {cause(output) or f'exited {proc.returncode}'}")
-    return proc
-
-
-def dvc(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return run(root, "dvc", *args, check=check)
-
-
 def cause(lines: list[str]) -> str:
-    """The line that says why a command failed: a stage's own error line, else DVC's `ERROR:` line,
-    else the last line."""
-    for pattern in (_STAGE_ERROR, _DVC_ERROR):
-        for line in reversed(lines):
-            match = pattern.match(line.strip())
-            if match:
-                return match["cause"]
+    """The line that says why a dvc command failed: a stage's own error line, else DVC's `ERROR:`
+    line, else the last line."""
+    for line in reversed(lines):
+        if (found := error_cause(line)) is not None:
+            return found
+    for line in reversed(lines):
+        if match := _DVC_ERROR.match(line.strip()):
+            return match["cause"]
     return lines[-1].strip() if lines else ""
 
 
+def dvc(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`dvc ARGS` in `root`, captured; on failure DvcError with DVC's (or the stage's) own error line."""
+    return processes.run_tool(root, ["dvc", *args], check=check, cause=cause, error=DvcError)
+
+
 def dvc_streamed(
-    root: Path, args: list[str], what: str, logger: Any, on_line: Callable[[str], None] | None = None
+    root: Path,
+    args: list[str],
+    what: str,
+    logger: Any,
+    on_line: Callable[[str], None] | None = None,
+    env: dict[str, str] | None = None,
 ) -> None:
-    """Run `dvc ARGS`, every line it prints going to `logger` as it comes.
+    """Run `dvc ARGS` (with `env` added to the environment), every line it prints going to
+    `logger` as it comes.
 
     On failure raise DvcError("WHAT failed: CAUSE"), CAUSE being the line that says why (a stage's
     own error line when a stage failed).
     """
     tail: list[str] = []
     with processes.spawn(
-        ["dvc", *args], cwd=root, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-    ) as proc:
+        ["dvc", *args], cwd=root, env=processes.tool_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, bufsize=1,
+    ) as proc:  # fmt: skip
         assert proc.stdout is not None
         for line in proc.stdout:
             line = line.rstrip()
@@ -124,47 +110,8 @@ def plan(graph: dict[str, set[str]], targets: list[str] | None) -> list[str]:
     return [s for s in order if s in wanted]
 
 
-def check_remote(root: Path) -> str:
-    """The default DVC remote's name; fail before any work when there is none."""
-    proc = dvc(root, "remote", "default", check=False)
-    if proc.returncode:  # "No default remote set" is printed, with exit code 1
-        raise DvcError(
-            "no default DVC remote to pull from or push to: add one with "
-            "`dvc remote add -d shared /path/to/shared/fmnist-cache` and commit .dvc/config (README: sharing the cache)"
-        )
-    return proc.stdout.strip()
-
-
-def pull(root: Path, logger: Any) -> None:
-    """The outputs dvc.lock names and the run-cache, from the default remote. `--allow-missing`:
-    an empty remote (the first run anywhere) is not an error."""
-    dvc_streamed(root, ["pull", "--run-cache", "--allow-missing"], "dvc pull", logger)
-
-
-def share(root: Path, logger: Any) -> None:
-    """`dvc push --run-cache`, then the outputs its run records name that it leaves behind."""
-    dvc_streamed(root, ["push", "--run-cache"], "dvc push", logger)
-    logger.info("%d more outputs of recorded runs pushed", push_run_outputs(root))
-
-
-def push_run_outputs(root: Path) -> int:
-    """Push to the default remote every output that a run in the local run-cache recorded.
-
-    `dvc push --run-cache` (DVC 3.67) sends the run records, but of their outputs only those the
-    workspace tracks now, and never a `cache: false` one (metrics, plot data): another machine
-    then finds the record and still recomputes the stage, its metrics being nowhere. DVC's CLI
-    has no command for this, so it uses DVC's own transfer (dvc is pinned; tested in
-    tests/test_shared_cache.py). Returns how many objects were sent.
-    """
-    import yaml
-    from dvc.repo import Repo
-    from dvc_data.hashfile.hash_info import HashInfo
-
-    with Repo(str(root)) as repo:
-        cache = repo.cache.local
-        records = [f for f in Path(repo.stage_cache.cache_dir).rglob("*") if f.is_file()]
-        md5s = {out["md5"] for f in records for out in yaml.safe_load(f.read_text()).get("outs", []) if "md5" in out}
-        for md5 in [m for m in md5s if m.endswith(".dir") and cache.exists(m)]:  # a directory: its files too
-            md5s.update(entry["md5"] for entry in json.loads(Path(cache.oid_to_path(md5)).read_text()))
-        present = [HashInfo("md5", md5) for md5 in sorted(md5s) if cache.exists(md5)]
-        return len(repo.cloud.push(present).transferred)
+def get(root: Path, path: str, rev: str, dest: Path) -> Path:
+    """`dvc get`: the DVC-tracked `path` as of commit `rev` of the repository at `root`, from its
+    local cache or its DVC remote, into `dest`."""
+    dvc(root, "get", str(root), path, "--rev", rev, "--out", str(dest), "--force")
+    return dest

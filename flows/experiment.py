@@ -7,22 +7,31 @@ Fresh clone of the sweep's exact commit -> the point's params -> the pipeline fl
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import csv
 import json
 import os
 import re
 import shutil
 import socket
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
+from prefect.events import emit_event
+from prefect.runtime import flow_run as prefect_flow_run
 
 from flows import dvc_cli as dvc
-from flows.params import apply_overrides
+from flows import git_cli as git
+from flows.overrides import apply_overrides
 from flows.pipeline import fmnist_pipeline
+from stages.lib import paths
 
 FLOW_NAME = "fmnist-experiment"
 RESULT_KEY = "fmnist-experiment-result"  # the artifact the sweep reads each point's row from
@@ -46,24 +55,61 @@ def _container_id() -> str | None:
     return found[1][:12] if found else None
 
 
-def _git_identity(root: Path) -> None:
-    """`dvc exp save` makes a git commit: give a bare worker (a container) a committer."""
-    if dvc.run(root, "git", "config", "user.email", check=False).stdout.strip():
-        return
-    for key, value in (("user.name", "fmnist-flow"), ("user.email", f"fmnist-flow@{socket.gethostname()}")):
-        dvc.run(root, "git", "config", key, value)
-
-
 def result_row(root: Path) -> dict[str, Any]:
-    """Test accuracy and macro-F1 of both models, and the seconds each training took."""
-    evaluate = json.loads((root / "metrics" / "evaluate.json").read_text())
-    row: dict[str, Any] = {}
-    for model in ("mlp", "cnn"):
-        training = json.loads((root / "dvclive" / f"train_{model}" / "metrics.json").read_text())
-        row[f"{model}_accuracy"] = evaluate[model]["accuracy"]
-        row[f"{model}_macro_f1"] = evaluate[model]["macro_f1"]
+    """Both models' validation accuracy (at the kept epoch), test accuracy and macro-F1, and the
+    seconds each training took."""
+    evaluation = json.loads(paths.in_checkout(paths.EVALUATION, root).read_text())
+    splits = json.loads(paths.in_checkout(paths.STATS, root).read_text())["splits"]
+    row: dict[str, Any] = {"val_images": splits["val"]["count"]}
+    for model in paths.MODELS:
+        training = json.loads(paths.in_checkout(paths.training_metrics_file(model), root).read_text())
+        row[f"{model}_val_accuracy"] = training["val_accuracy"]  # a search's objective: the kept epoch's
+        row[f"{model}_accuracy"] = evaluation[model]["accuracy"]
+        row[f"{model}_macro_f1"] = evaluation[model]["macro_f1"]
         row[f"{model}_train_seconds"] = training["train_seconds"]
     return row
+
+
+EPOCH_EVENT = "fmnist.training.epoch"
+
+
+@contextlib.contextmanager
+def epochs_reported(root: Path, seconds: float = 2.0) -> Iterator[None]:
+    """While the block runs, each training epoch's validation accuracy as a Prefect event of this
+    flow run, as DVCLive writes it in the clone: the sweep prunes a hopeless trial from these.
+    (Events, because the sweep already reads this run's events for its heartbeats, and they
+    cost no artifact and no log line.)"""
+    resource = {"prefect.resource.id": f"prefect.flow-run.{prefect_flow_run.id}"}
+    stop, sent, started = threading.Event(), set(), time.time()
+
+    def report() -> None:
+        while True:
+            for model in paths.MODELS:
+                tsv = paths.in_checkout(paths.history_file(model, "val_accuracy"), root)
+                try:
+                    if tsv.stat().st_mtime < started:  # the commit's own curve, until the stage rewrites it
+                        continue
+                    rows = list(csv.DictReader(tsv.read_text().splitlines(), delimiter="\t"))
+                except (OSError, csv.Error):
+                    continue
+                for row in rows:
+                    epoch = int(row["step"]) + 1
+                    if (model, epoch) not in sent:
+                        sent.add((model, epoch))
+                        payload = {"model": model, "epoch": epoch, "val_accuracy": float(row["val_accuracy"])}
+                        emit_event(EPOCH_EVENT, resource=resource, payload=payload)
+            if stop.wait(seconds):
+                return
+
+    # In this flow run's context: the thread then talks to the same Prefect API as the run.
+    watcher = threading.Thread(target=contextvars.copy_context().run, args=(report,), name="epochs-reported",
+                               daemon=True)  # fmt: skip
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
 
 
 @flow(name=FLOW_NAME)
@@ -81,17 +127,24 @@ def fmnist_experiment(repository: str, commit: str, name: str, overrides: list[s
     start = time.perf_counter()
     # What the row says unless the point finishes or fails: a cancelled point is stopped.
     row: dict[str, Any] = {"experiment": name, "where": where(), "status": "stopped", "error": "stopped early"}
+    # Where it runs, at once: if this machine is lost, the sweep's row says where that was. Only
+    # that: a point is not to fail on it (the API may be restarting).
+    try:
+        create_table_artifact(key=RESULT_KEY, table=[{**row, "status": "running", "error": ""}],
+                              description=f"Sweep point {name}, running")  # fmt: skip
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("%s: could not say where it runs (%s)", name, exc)
     # Kept off the worker's own checkout, removed whatever happens: the results live in the
     # DVC remote and the experiment ref on the git remote.
     workdir = Path(tempfile.mkdtemp(prefix=f"fmnist-{name}-", dir=os.environ.get("FMNIST_WORKDIR")))
     try:
         root = workdir / "checkout"
-        dvc.run(workdir, "git", "clone", "--quiet", "--no-checkout", repository, str(root))
-        dvc.run(root, "git", "checkout", "--quiet", "--detach", commit)
+        git.clone_at(repository, commit, root)
         logger.info("%s: clone of %s at %s in %s on %s", name, repository, commit[:9], root, row["where"])
-        _git_identity(root)
+        git.ensure_identity(root)
         apply_overrides(overrides, root / "params.yaml")
-        stages = fmnist_pipeline(pull=True, push=True, jobs=jobs, project=str(root))
+        with epochs_reported(root):
+            stages = fmnist_pipeline(pull=True, push=True, jobs=jobs, project=str(root))
         row.update(result_row(root))
         dvc.dvc(root, "exp", "save", "--force", "--name", name, "--message", f"{name}: {' '.join(overrides)}")
         # --force: a rerun of the point records the same results under the same name.

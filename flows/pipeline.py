@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -18,12 +19,15 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import PrefectFuture, as_completed
+from prefect.futures import PrefectFuture
 
 from flows import dvc_cli as dvc
-from flows import processes
-from flows.params import apply_overrides
-from stages.checkout import project_root
+from flows import processes, remote
+from flows.overrides import apply_overrides
+from flows.scheduler import Outcome, run_bounded
+from stages.lib import eta, paths
+from stages.lib.checkout import project_root
+from stages.lib.params import require_integer
 
 FLOW_NAME = "fmnist-pipeline"
 # Only fetch, pull and push touch the network, and of their failures only what can heal is retried:
@@ -33,8 +37,13 @@ _TRANSIENT = re.compile(
 )
 
 
+def can_heal(message: str) -> bool:
+    """Whether a failure, by its message, is one that may heal: a network or a server that did not answer."""
+    return bool(_TRANSIENT.search(message or ""))
+
+
 def _can_heal(task: Any, task_run: Any, state: Any) -> bool:
-    return bool(_TRANSIENT.search(state.message or ""))
+    return can_heal(state.message)
 
 
 NETWORK_RETRIES = {"retries": 3, "retry_delay_seconds": [2, 5, 15], "retry_condition_fn": _can_heal}
@@ -64,6 +73,7 @@ def repro_stage(
     known_up_to_date: bool = False,
     pull: bool = False,
     t0: float = 0.0,
+    env: dict[str, str] | None = None,
 ) -> StageResult:
     """`dvc repro --single-item STAGE`, its output streamed to the run log line by line.
 
@@ -72,7 +82,7 @@ def repro_stage(
     stage, which a no-op run of the whole flow should not pay. `pull`: `dvc repro --pull`, which
     restores a stage from the remote's run-cache, fetching its outputs, when any machine already
     ran it with these params and inputs. `t0`: the flow's start (time.perf_counter()), to place
-    the stage on the run's timeline.
+    the stage on the run's timeline. `env`: added to the stage's environment.
     """
     logger = get_run_logger()
     start = time.perf_counter()
@@ -91,20 +101,20 @@ def repro_stage(
     # --wait-for-lock: a stage running beside this one holds DVC's repo lock only while it
     # starts and while it records its results, and this one waits for those moments to pass.
     args = ["--wait-for-lock", "repro", "--single-item", *(["--force"] if force else []), *(["--pull"] if pull else [])]
-    dvc.dvc_streamed(root, [*args, stage], f"stage {stage}", logger, note_status)
+    dvc.dvc_streamed(root, [*args, stage], f"stage {stage}", logger, note_status, env)
     return StageResult(stage, status, round(time.perf_counter() - start, 2), round(start - t0, 2))
 
 
 @task(name="dvc-pull", cache_policy=NO_CACHE, **NETWORK_RETRIES)
 def pull_artifacts(root: Path) -> None:
     """What any machine already computed: outputs and run-cache from the default remote."""
-    dvc.pull(root, get_run_logger())
+    remote.pull(root, get_run_logger())
 
 
 @task(name="dvc-push", cache_policy=NO_CACHE, **NETWORK_RETRIES)
 def push_artifacts(root: Path) -> None:
     """This run's outputs and run-cache to the default remote, for every other clone and worker."""
-    dvc.share(root, get_run_logger())
+    remote.share(root, get_run_logger())
 
 
 def run_stages(
@@ -117,6 +127,7 @@ def run_stages(
     jobs: int,
     pull: bool = False,
     t0: float = 0.0,
+    env: dict[str, str] | None = None,
 ) -> dict[str, StageResult]:
     """Reproduce `order`'s stages, each as soon as its upstream stages are done, at most `jobs` at once.
 
@@ -124,38 +135,32 @@ def run_stages(
     none is started after it, and its error is raised.
     """
     results: dict[str, StageResult] = {}
-    running: dict[PrefectFuture, str] = {}
-    submitted: dict[str, PrefectFuture] = {}
-    pending, failure = list(order), None
-    try:
-        while pending or running:
-            ready = [s for s in pending if all(u in results for u in graph[s])] if failure is None else []
-            for stage in ready[: max(0, jobs - len(running))]:
-                pending.remove(stage)
-                upstream_ran = any(results[u].status != "skipped" for u in graph[stage])
-                run = repro_stage.with_options(name=stage, task_run_name=stage, **RETRIES.get(stage, {}))
-                up_to_date = stage not in changed and not upstream_ran
-                # The upstream stages are done already (that is when a stage is submitted);
-                # wait_for records them as its inputs, which draws dvc.yaml's DAG in Prefect's graph.
-                upstream = [submitted[u] for u in sorted(graph[stage]) if u in submitted]
-                future = run.submit(
-                    root, stage, force, known_up_to_date=up_to_date, pull=pull, t0=t0, wait_for=upstream
-                )
-                running[future], submitted[stage] = stage, future
-            if not running:
-                break
-            done = next(as_completed(list(running)))
-            stage = running.pop(done)
-            try:
-                results[stage] = done.result()
-            except Exception as exc:  # noqa: BLE001 (re-raised below, once the others are done)
-                failure = failure or exc
-    except BaseException as stop:  # Ctrl-C (KeyboardInterrupt), SIGTERM or a cancellation (Prefect's TerminationSignal)
-        if running:
-            _interrupt(sorted(running.values()), stop)
-        raise
-    if failure is not None:
-        raise failure
+    futures: dict[str, PrefectFuture] = {}
+    failures: list[Exception] = []
+
+    def ready() -> list[str]:
+        return [] if failures else [s for s in order if all(u in results for u in graph[s])]
+
+    def submit(stage: str) -> PrefectFuture:
+        upstream_ran = any(results[u].status != "skipped" for u in graph[stage])
+        run = repro_stage.with_options(name=stage, task_run_name=stage, **RETRIES.get(stage, {}))
+        # The upstream stages are done already (that is when a stage is submitted); wait_for
+        # records them as its inputs, which draws dvc.yaml's DAG in Prefect's graph.
+        futures[stage] = run.submit(
+            root, stage, force, known_up_to_date=stage not in changed and not upstream_ran, pull=pull, t0=t0,
+            env=env, wait_for=[futures[u] for u in sorted(graph[stage]) if u in futures],
+        )  # fmt: skip
+        return futures[stage]
+
+    def done(outcome: Outcome) -> None:
+        if outcome.error is not None:
+            failures.append(outcome.error)
+        else:
+            results[outcome.name] = outcome.result
+
+    run_bounded(ready, submit, limit=jobs, on_done=done, on_stop=_interrupt)
+    if failures:
+        raise failures[0]
     return results
 
 
@@ -177,7 +182,7 @@ def metrics_markdown(path: Path) -> str | None:
     if not path.exists():
         return None
     metrics = json.loads(path.read_text())
-    models = [m for m in ("mlp", "cnn") if m in metrics]
+    models = [m for m in paths.MODELS if m in metrics]
     rows = [
         "| metric | " + " | ".join(m.upper() for m in models) + " |",
         "|---|" + "---:|" * len(models),
@@ -187,11 +192,6 @@ def metrics_markdown(path: Path) -> str | None:
         ),
     ]
     return "## Fashion-MNIST test metrics\n\n" + "\n".join(rows) + "\n"
-
-
-def check_arguments(jobs: int) -> None:
-    if jobs < 1:
-        raise ValueError(f"jobs = {jobs} is not allowed; expected an integer >= 1")
 
 
 @flow(name=FLOW_NAME)
@@ -218,17 +218,23 @@ def fmnist_pipeline(
     """
     logger = get_run_logger()
     t0 = time.perf_counter()
-    check_arguments(jobs)
+    require_integer("jobs", jobs, 1)
     root = project_root(Path(project) if project else None)
     if pull or push:
-        dvc.check_remote(root)
+        remote.check_remote(root)
     apply_overrides(overrides or [], root / "params.yaml")
     if pull:
         pull_artifacts(root)
     with ThreadPoolExecutor(2) as pool:  # two DVC start-ups at once: a no-op run is mostly start-ups
         graph_future, changed_future = pool.submit(dvc.stage_graph, root), pool.submit(dvc.changed_stages, root)
         graph, changed = graph_future.result(), changed_future.result()
-    results = run_stages(root, graph, dvc.plan(graph, targets), changed, force=force, jobs=jobs, pull=pull, t0=t0)
+    # The training stages' last recorded times, kept before DVC removes them: their epoch lines
+    # say how long the run has left (stages/lib/eta.py).
+    with tempfile.NamedTemporaryFile("w", prefix="fmnist-recorded-", suffix=".json") as record:
+        json.dump(eta.recorded(root), record)
+        record.flush()
+        results = run_stages(root, graph, dvc.plan(graph, targets), changed, force=force, jobs=jobs, pull=pull, t0=t0,
+                             env={eta.RECORDED: record.name})  # fmt: skip
     if push:
         push_artifacts(root)
     rows = [asdict(r) for r in results.values()]
@@ -242,7 +248,7 @@ def fmnist_pipeline(
         ),
     )
     create_table_artifact(key="fmnist-stages", table=rows, description="Each DVC stage: ran, skipped or restored")
-    markdown = metrics_markdown(root / "metrics" / "evaluate.json")
+    markdown = metrics_markdown(paths.in_checkout(paths.EVALUATION, root))
     if markdown:
         create_markdown_artifact(key="fmnist-metrics", markdown=markdown, description="MLP vs CNN on the test split")
     return rows

@@ -7,6 +7,7 @@
 - `supervise`: `fmnist-flow` runs its work in a child and outlives it: it passes signals on, and
   when the child is gone, for whatever reason, ends whatever the child left running (the embedded
   Prefect server, a stage).
+- `run_tool`: a short command (dvc, git) run to its end, its failure one line.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 _PR_SET_PDEATHSIG = 1
@@ -63,7 +66,7 @@ def stop_all(grace: float = 30.0) -> None:
     """Interrupt every running child's process group, and kill what is left after `grace` seconds.
 
     SIGINT, whatever stopped the run: DVC then ends cleanly (its locks released, nothing recorded
-    in dvc.lock), and a stage treats it as it treats SIGTERM (stages/io.py: nothing written as
+    in dvc.lock), and a stage treats it as it treats SIGTERM (stages/lib/stage.py: nothing written as
     finished, the checkpoint kept for the next run to resume from).
     """
     with _lock:
@@ -102,14 +105,62 @@ def supervise(argv: list[str], env: dict[str, str]) -> int:
     return code if code >= 0 else 128 - code
 
 
+def end_with_supervisor(poll: float = 0.2) -> None:
+    """In `supervise`'s child: should the supervisor die without passing anything on (SIGKILL, a
+    closed laptop), end at once, and everything this process started with it (the embedded Prefect
+    server, DVC, the stages: a stage resumes from its checkpoint, as after any kill -9). The
+    kernel's SIGTERM on the parent's death (PR_SET_PDEATHSIG) would start a graceful stop, which
+    a busy machine can take many seconds over."""
+    supervisor = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == supervisor:
+            time.sleep(poll)
+        _end_descendants(grace=0)
+        os._exit(128 + signal.SIGKILL)
+
+    threading.Thread(target=watch, name="end-with-supervisor", daemon=True).start()
+
+
 def _end_descendants(grace: float = 10.0) -> None:
     import psutil
 
     left = psutil.Process().children(recursive=True)
+    if grace:
+        for proc in left:
+            with contextlib.suppress(psutil.Error):
+                proc.terminate()
+        _, left = psutil.wait_procs(left, timeout=grace)
     for proc in left:
         with contextlib.suppress(psutil.Error):
-            proc.terminate()
-    _, alive = psutil.wait_procs(left, timeout=grace)
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
             proc.kill()
+
+
+class ToolError(RuntimeError):
+    """A command (dvc, git) failed; the message's first line says what and why."""
+
+
+def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment's binaries first on PATH (DVC runs each stage as `python -m stages.X`),
+    unbuffered output, no DVC analytics."""
+    return {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONUNBUFFERED": "1",
+        "DVC_NO_ANALYTICS": "1",
+        **(extra or {}),
+    }
+
+
+def run_tool(
+    cwd: Path, args: list[str], *, check: bool = True, cause: Callable[[list[str]], str] | None = None,
+    error: type[ToolError] = ToolError,
+) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    """Run `args` in `cwd` and capture its output; on failure raise `error` naming the command and
+    `cause(output lines)` (default: the last line)."""
+    proc = subprocess.run(args, cwd=cwd, env=tool_env(), capture_output=True, text=True)
+    if check and proc.returncode:
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        why = (cause(lines) if cause else lines[-1].strip() if lines else "") or f"exited {proc.returncode}"
+        raise error(f"{' '.join(args[:3])} failed: {why}")
+    return proc

@@ -1,1 +1,1 @@
-"""DVC stages of the Fashion-MNIST pipeline: one module per stage plus shared helpers."""
+"""The DVC stages of the Fashion-MNIST pipeline, one module per dvc.yaml stage; their shared helpers in lib/."""

@@ -3,56 +3,57 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 
-from stages import params, paths
-from stages.io import StageError, display_path, json_text, load_arrays, npz_bytes, run_main, write_all
-from stages.metrics import confusion_csv, score, softmax
-from stages.tf_runtime import keras
+from stages.lib import params, paths
+from stages.lib.files import json_text, load_arrays, npz_bytes, write_all
+from stages.lib.images import TTA, tta_views
+from stages.lib.modelfile import load_model
+from stages.lib.scoring import confusion_csv, score, softmax
+from stages.lib.stage import run_main
+from stages.lib.tf_runtime import keras
 
 log = logging.getLogger("stages.evaluate")
-
-MODELS = ("mlp", "cnn")
 
 
 class EvaluateParams(params.Section):
     batch_size: params.integer(1, 65536)
     """Test images per forward pass."""
+    tta_mlp: params.choice(*TTA)
+    """The MLP's test-time augmentation: none, flip (the image and its mirror image, logits
+    averaged) or flip_shift (both, each also moved 1 pixel two ways: six views)."""
+    tta_cnn: params.choice(*TTA)
+    """The CNN's test-time augmentation, as tta_mlp."""
 
 
-def load_model(path: Path) -> keras.Model:
-    """Load a trained model safely (no arbitrary code), or say how to rebuild it."""
-    stage = f"train-{path.stem}"
-    if not path.exists():
-        raise StageError(f"{display_path(path)} is missing: run `dvc repro {stage}`")
-    try:
-        return keras.models.load_model(path, safe_mode=True)
-    except Exception as exc:  # Keras raises many types for a damaged archive
-        raise StageError(
-            f"{display_path(path)} cannot be loaded ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); "
-            f"restore it with `dvc checkout --force {display_path(path)}` or retrain with `dvc repro -f {stage}`"
-        ) from None
+def predict(model: keras.Model, images: np.ndarray, tta: str, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities of `images`: from the average of the views' logits, and from the image alone."""
+    views = tta_views(images, tta)
+    logits = [model.predict(view, batch_size=batch_size, verbose=0).astype(np.float64) for view in views]
+    return softmax(np.mean(logits, axis=0)), softmax(logits[0])
 
 
 def main() -> None:
     p = params.load("evaluate", EvaluateParams)
     x_test, y_test = load_arrays(paths.TEST)
     metrics, probs = {}, {}
-    for name in MODELS:
+    for name in paths.MODELS:
         model = load_model(paths.model_file(name))
-        logits = model.predict(x_test, batch_size=p["batch_size"], verbose=0)
-        probs[name] = softmax(logits.astype(np.float64)).astype(np.float32)
+        augmented, single = predict(model, x_test, p[f"tta_{name}"], p["batch_size"])
+        probs[name] = augmented.astype(np.float32)
         metrics[name] = score(y_test, probs[name])
-        log.info("%s: test accuracy %.4f, loss %.4f, macro F1 %.4f",
-                 name, metrics[name]["accuracy"], metrics[name]["loss"], metrics[name]["macro_f1"])  # fmt: skip
+        # Both ways, so that what test-time augmentation adds stays visible in `dvc metrics diff`.
+        metrics[name]["accuracy_single_view"] = round(float((single.argmax(axis=1) == y_test).mean()), 6)
+        log.info("%s: test accuracy %.4f (%s; %.4f from the image alone), loss %.4f, macro F1 %.4f",
+                 name, metrics[name]["accuracy"], p[f"tta_{name}"], metrics[name]["accuracy_single_view"],
+                 metrics[name]["loss"], metrics[name]["macro_f1"])  # fmt: skip
     # Only now that both models are scored, and all at once: never the MLP's new files beside
     # the CNN's old ones.
     write_all({
-        **{paths.confusion_file(n): confusion_csv(y_test, probs[n].argmax(axis=1)).encode() for n in MODELS},
-        paths.PREDICTIONS: npz_bytes(**{f"probs_{name}": probs[name] for name in MODELS}),
-        paths.METRICS / "evaluate.json": json_text(metrics).encode(),
+        **{paths.confusion_file(n): confusion_csv(y_test, probs[n].argmax(axis=1)).encode() for n in paths.MODELS},
+        paths.PREDICTIONS: npz_bytes(**{paths.predictions_key(n): probs[n] for n in paths.MODELS}),
+        paths.EVALUATION: json_text(metrics).encode(),
     })  # fmt: skip
 
 

@@ -9,9 +9,10 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from stages import params, paths
-from stages.idx import FASHION_MNIST, IdxError, IdxSpec, verify
-from stages.io import StageError, run_main, write_bytes
+from stages.lib import params, paths
+from stages.lib.files import write_bytes
+from stages.lib.idx import FASHION_MNIST, IdxError, IdxSpec, verify
+from stages.lib.stage import StageError, run_main
 
 log = logging.getLogger("stages.fetch")
 

@@ -7,9 +7,11 @@ from typing import Annotated, Any
 
 import numpy as np
 
-from stages import params, paths
-from stages.idx import CLASS_NAMES, FASHION_MNIST, IdxError, decode
-from stages.io import StageError, run_main, save_arrays, write_json
+from stages.lib import params, paths
+from stages.lib.files import save_arrays, write_json
+from stages.lib.idx import CLASS_NAMES, FASHION_MNIST, IdxError, decode
+from stages.lib.images import apply_normalization
+from stages.lib.stage import StageError, run_main
 
 log = logging.getLogger("stages.preprocess")
 
@@ -68,12 +70,6 @@ def normalize(
         mean, std = float(scaled.mean(dtype=np.float64)), float(scaled.std(dtype=np.float64))
     stats = {"mean": mean, "std": std}
     return apply_normalization(train, stats), [apply_normalization(x, stats) for x in others], stats
-
-
-def apply_normalization(images: np.ndarray, stats: dict[str, float]) -> np.ndarray:
-    """uint8 images to model inputs: [0, 1], less the training mean, over the training std
-    (0 and 1 for `scale`). predict uses it too, so its inputs are the training data's."""
-    return (images.astype(np.float32) / 255.0 - np.float32(stats["mean"])) / np.float32(stats["std"])
 
 
 def _limit(images: np.ndarray, labels: np.ndarray, limit: int | None, seed: int, what: str):

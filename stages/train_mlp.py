@@ -1,13 +1,36 @@
-"""train-mlp: the multi-layer perceptron, trained on the train split, early-stopped on validation."""
+"""train-mlp: the multilayer perceptron, trained on the train split, early-stopped on validation."""
 
-from stages.io import run_main
-from stages.models import MLPParams, build_mlp
-from stages.training import run_training_stage
+from __future__ import annotations
+
+from typing import Any
+
+from stages.lib import params
+from stages.lib.layers import add_input, logits
+from stages.lib.stage import run_main
+from stages.lib.tf_runtime import keras
+from stages.lib.training import TrainParams, train_stage
 
 
-def main() -> None:
-    run_training_stage("mlp", build_mlp, MLPParams)
+class MLPParams(TrainParams):
+    hidden_units: params.list_of(params.integer(1), what="positive integers", min_length=0)
+    """Units of each hidden layer; [] = no hidden layer, a linear (softmax regression) baseline."""
+    dropout: params.number(0, 1, exclusive="max")
+    """Dropout after each hidden layer."""
+
+
+def build_mlp(p: dict[str, Any]) -> keras.Model:
+    """Flatten -> [Dense(relu) -> Dropout] per hidden layer -> Dense(10) logits: the network of the
+    Keras basic-classification tutorial (Flatten-Dense128-Dense10), wider and deeper as params say."""
+    model = keras.Sequential(name="mlp")
+    add_input(model)
+    model.add(keras.layers.Flatten())
+    for units in p["hidden_units"]:
+        model.add(keras.layers.Dense(units, activation="relu"))
+        if p["dropout"]:
+            model.add(keras.layers.Dropout(p["dropout"]))
+    model.add(logits())
+    return model
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(train_stage, "mlp", build_mlp, MLPParams)

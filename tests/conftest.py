@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from filelock import FileLock
 
-from stages.idx import IdxSpec, encode
+from stages.lib.idx import IdxSpec, encode
 from tests.flows.servers import PrefectServer, running_prefect_server
 from tests.helpers import TINY_PARAMS, Project, require_real_data
 
@@ -67,12 +69,51 @@ def prefect_server(tmp_path_factory) -> Iterator[PrefectServer]:
 
 
 @pytest.fixture(scope="session")
-def reproduced(tmp_path_factory) -> Project:
+def reproduced(tmp_path_factory, worker_id) -> Project:
     """The project with tiny params on the real data, reproduced by `dvc repro` and committed,
-    once per session: tests take a copy (`reproduced.copy_to`) before changing anything."""
+    once per test run: the xdist workers share it (the first to ask builds it, under a lock the
+    others wait on). Tests read it, and take a copy (`reproduced.copy_to`) before running anything in it."""
     require_real_data()
-    project = Project(tmp_path_factory.mktemp("reproduced") / "project")
-    project.set_params(**TINY_PARAMS)
-    project.repro()
-    project.commit("tiny pipeline")
-    return project
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent  # the run's directory, above each worker's
+    root, built = shared / "reproduced" / "project", shared / "reproduced" / "built"
+    with FileLock(shared / "reproduced.lock"):
+        if not built.exists():
+            shutil.rmtree(root.parent, ignore_errors=True)  # a build that failed half-way
+            root.parent.mkdir()
+            project = Project(root)
+            project.set_params(**TINY_PARAMS)
+            project.repro()
+            project.commit("tiny pipeline")
+            built.touch()
+    return Project.existing(root)
+
+
+# The modules that take longest (minutes each, measured with --durations on a 2-vCPU machine),
+# longest first. xdist's loadscope hands each worker two modules to start with and then one more
+# as it frees up, in collection order (pyproject.toml turns off its reordering by test count): the
+# three longest start at once on three workers, short modules come second, the rest fill in.
+LONGEST = (
+    "tests/flows/test_sweep.py",
+    "tests/reliability/test_sweep_faults.py",
+    "tests/reliability/test_stopping.py",
+)
+NEXT = (
+    "tests/reliability/test_interrupted_training.py",
+    "tests/flows/test_pipeline.py",
+    "tests/flows/test_docker.py",
+    "tests/flows/test_compare.py",
+    "tests/flows/test_parallel.py",
+    "tests/tools/test_predict.py",
+    "tests/flows/test_schedules.py",
+    "tests/test_pipeline.py",
+    "tests/test_shared_cache.py",
+    "tests/reliability/test_workspace_faults.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {module: i for i, module in enumerate(LONGEST)}
+    short = len(LONGEST)  # every module not named: seconds, not minutes
+    rank |= {module: short + 1 + i for i, module in enumerate(NEXT)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], short))  # stable within a module

@@ -2,13 +2,13 @@
 
 import pytest
 
-from stages import params
 from stages.fetch import fetch
-from stages.idx import FASHION_MNIST, decode
-from stages.metrics import score, softmax
-from stages.models import MLPParams, build_mlp
+from stages.lib import params
+from stages.lib.idx import FASHION_MNIST, decode
+from stages.lib.scoring import score, softmax
+from stages.lib.training import train
 from stages.preprocess import PreprocessParams, preprocess
-from stages.training import train
+from stages.train_mlp import MLPParams, build_mlp
 from tests.helpers import require_real_data
 
 pytestmark = pytest.mark.slow

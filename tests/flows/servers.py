@@ -1,13 +1,17 @@
-"""Real Prefect servers and workers on 127.0.0.1, for the tests and bench/sweep.py: a server, and
-the parts of a team of machines for sweeps (a bare git repo, a DVC remote, workers)."""
+"""Real Prefect servers and workers on 127.0.0.1, for the tests and the sweep benchmarks: a server (on
+SQLite, or on a PostgreSQL cluster of its own), and the parts of a team of machines for sweeps (a
+bare git repo, a DVC remote, workers)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,20 +19,60 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
+import pytest
 
 from tests.helpers import Project, tool_env
 
 
 @dataclass
 class PrefectServer:
+    """`prefect server start` on 127.0.0.1: one port and one database, so that it can be killed and
+    started again where clients expect it."""
+
     api_url: str
-    env: dict[str, str]  # PREFECT_HOME and PREFECT_API_URL for clients of this server
+    server_env: dict[str, str]  # what the server runs with (PREFECT_HOME, the database)
+    log: Path
+    process: subprocess.Popen | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        """PREFECT_HOME and PREFECT_API_URL, for clients of this server."""
+        return {**self.server_env, "PREFECT_API_URL": self.api_url}
 
     def flow_runs(self, flows: dict | None = None, **flow_run_filter) -> list[dict]:
         body = {"flow_runs": flow_run_filter, **({"flows": flows} if flows else {})}
         response = httpx.post(f"{self.api_url}/flow_runs/filter", json=body, timeout=10)
         response.raise_for_status()
         return response.json()
+
+    def start(self, timeout: float = 180) -> None:
+        """Start it; returns once it answers."""
+        port = self.api_url.rsplit(":", 1)[1].split("/")[0]
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(
+                ["prefect", "server", "start", "--host", "127.0.0.1", "--port", port],
+                env=self.server_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"prefect server did not start: {self.log.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        """Gone at once, it and all it started (SIGKILL), as when its machine dies."""
+        if self.process is not None:
+            kill_tree(self.process.pid)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
 
 
 def _free_port() -> int:
@@ -49,12 +93,26 @@ def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
         proc.wait()
 
 
+def kill_tree(pid: int) -> list[psutil.Process]:
+    """SIGKILL a process and every process below it, all found first and then killed together, as
+    when a machine disappears (some of them sit in sessions of their own). Returns what was killed."""
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+    for proc in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    psutil.wait_procs(tree, timeout=10)
+    return tree
+
+
 @contextmanager
-def running_prefect_server(home: Path) -> Iterator[PrefectServer]:
-    """`prefect server start` on 127.0.0.1 and a free port, PREFECT_HOME in `home`; stopped on exit."""
-    port = _free_port()
-    api_url = f"http://127.0.0.1:{port}/api"
-    env = {
+def running_prefect_server(home: Path, database: str | None = None) -> Iterator[PrefectServer]:
+    """A server with PREFECT_HOME in `home`, its database SQLite there or `database` (a PostgreSQL
+    URL), on a free port; stopped on exit."""
+    server_env = {
         **tool_env(),
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -62,28 +120,49 @@ def running_prefect_server(home: Path) -> Iterator[PrefectServer]:
         "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
         "PREFECT_RUNNER_POLL_FREQUENCY": "2",
         "PREFECT_WORKER_QUERY_SECONDS": "2",
+        **({"PREFECT_API_DATABASE_CONNECTION_URL": database} if database else {}),
     }
-    log = (home / "server.log").open("w")
-    server = subprocess.Popen(
-        ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    client_env = {**env, "PREFECT_API_URL": api_url}
+    home.mkdir(parents=True, exist_ok=True)
+    server = PrefectServer(f"http://127.0.0.1:{_free_port()}/api", server_env, home / "server.log")
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise RuntimeError(f"prefect server did not start: {(home / 'server.log').read_text()[-2000:]}")
-        yield PrefectServer(api_url, client_env)
+        server.start()
+        yield server
     finally:
-        stop(server)
-        log.close()
+        server.stop()
+
+
+def require_postgres() -> Path:
+    """The directory of Debian's PostgreSQL binaries; under CI their absence fails (.ci/run installs them)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if found:
+        return found[-1].parent
+    if os.environ.get("CI") == "true":
+        pytest.fail("PostgreSQL is not installed; .ci/run installs Debian's postgresql")
+    pytest.skip("PostgreSQL is not installed (apt-get install postgresql): the PostgreSQL tests were skipped")
+
+
+@contextmanager
+def running_postgres() -> Iterator[str]:
+    """A PostgreSQL cluster of its own, run as the `postgres` user (it refuses root), listening on
+    127.0.0.1 and a free port; yields the database URL for Prefect, and stops it on exit."""
+    bindir = require_postgres()
+    base = Path(tempfile.mkdtemp(prefix="fmnist-postgres-"))  # pytest's tmp dirs are closed to other users
+    shutil.chown(base, "postgres", "postgres")
+    port, data = _free_port(), base / "data"
+
+    def as_postgres(*args: str) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, cwd=base)
+
+    try:
+        as_postgres(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
+        as_postgres(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(base / "postgres.log"), "-w", "start",
+                    "-o", f"-h 127.0.0.1 -p {port} -k {base} -c max_connections=200")  # fmt: skip
+        as_postgres(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "prefect")
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/prefect"
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            as_postgres(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @dataclass

@@ -49,12 +49,12 @@ def test_a_parallel_run_from_nothing_writes_what_dvc_repro_writes(flow_project, 
     assert flow_project.read_json("metrics/evaluate.json") == reproduced.read_json("metrics/evaluate.json")
 
 
-# Ten flow runs in one process (one Prefect start-up), each with new seeds so both trainings
+# Three flow runs in one process (one Prefect start-up), each with new seeds so both trainings
 # really run, then one with jobs=1. Per run: the summary rows and what `dvc status` says then.
 REPEAT = textwrap.dedent("""
     import json, subprocess, sys
     from flows.pipeline import fmnist_pipeline
-    for seed, jobs in [(s, 2) for s in range(1, 11)] + [(11, 1)]:
+    for seed, jobs in [(s, 2) for s in range(1, 4)] + [(4, 1)]:
         rows = fmnist_pipeline(targets=["train-mlp", "train-cnn"], jobs=jobs,
                                overrides=[f"train_mlp.seed={seed}", f"train_cnn.seed={seed}"])
         status = subprocess.run(["dvc", "status", "--json"], capture_output=True, text=True, check=True).stdout
@@ -62,12 +62,12 @@ REPEAT = textwrap.dedent("""
 """)
 
 
-def test_ten_parallel_runs_in_a_row_keep_dvc_consistent(flow_project):
+def test_parallel_runs_in_a_row_keep_dvc_consistent(flow_project):
     proc = flow_project.run("python", "-c", REPEAT, env=flow_project.prefect_env, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     assert "Unable to acquire lock" not in proc.stderr and "is busy" not in proc.stderr
     runs = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert len(runs) == 11
+    assert len(runs) == 4
     for run in runs:
         rows = {r["stage"]: r for r in run["rows"]}
         mlp, cnn = rows["train-mlp"], rows["train-cnn"]

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from flows.dvc_cli import plan
-from flows.params import apply_overrides
+from flows.overrides import apply_overrides
 from flows.pipeline import metrics_markdown
 from tests.helpers import TINY_PARAMS, Project, require_real_data, tf_startup_lines
 

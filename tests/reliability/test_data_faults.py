@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from stages.fetch import fetch
-from stages.idx import encode
-from stages.io import StageError
+from stages.lib.idx import encode
+from stages.lib.stage import StageError
 
 
 class _FaultyMirror(http.server.BaseHTTPRequestHandler):
@@ -103,7 +103,8 @@ def test_damaged_idx_content_is_rejected_with_its_reason(tiny_idx, tmp_path, dam
 
 
 def test_preprocess_names_a_raw_file_with_labels_outside_0_to_9(tmp_path, monkeypatch):
-    from stages import paths, preprocess
+    from stages import preprocess
+    from stages.lib import paths
 
     monkeypatch.setattr(paths, "RAW", tmp_path)
     (tmp_path / "train-labels-idx1-ubyte").write_bytes(encode(np.array([1, 10, 3], np.uint8)))

@@ -75,3 +75,13 @@ def test_an_api_that_never_answers_fails_within_seconds_naming_its_url(project):
         listener.close()
     assert code == 1 and f"the Prefect API at {url} did not answer within 15s" in last, output[-2000:]
     assert seconds < 40
+
+
+def test_an_embedded_server_that_cannot_start_in_time_says_what_to_do(project, tmp_path):
+    # A first start migrates an empty database: far longer than the second allowed here.
+    env = {"PREFECT_HOME": str(tmp_path / "empty-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1"}  # fmt: skip
+    code, last, _, output = _flow(project, "run", "--target", "fetch", env=env)
+    assert code == 1, output[-3000:]
+    assert "Prefect's embedded server did not start within 1s: start a server (`prefect server start`)" in last
+    assert "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in last

@@ -11,10 +11,10 @@ from tests.helpers import tool_env
 
 pytestmark = pytest.mark.slow
 
-EPOCHS = 10
+EPOCHS = 6
 # The default conv widths on the tiny data: over a second an epoch, so the run is still going
 # when the test, reading its output, sends the signal after epoch 2 (the tiny widths finish all
-# ten epochs in 3 s, which a busy machine can outrun).
+# epochs in a second, which a busy machine can outrun).
 SLOW_ENOUGH = {"epochs": EPOCHS, "patience": EPOCHS, "filters": [32, 64], "dense_units": 128}
 
 
@@ -43,7 +43,7 @@ def _start_and_kill_after_epoch_2(project, sig: signal.Signals) -> str:
     return "".join(output)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=lambda s: s.name)  # SIGTERM: test_stopping.py
 def test_killed_training_leaves_nothing_finished_and_resumes(project, sig):
     project.set_params(train_cnn=SLOW_ENOUGH)
     _start_and_kill_after_epoch_2(project, sig)

@@ -1,42 +1,24 @@
+"""evaluate: probabilities from the average of the views' logits, and from the image alone."""
+
 import numpy as np
 import pytest
 
-from stages.evaluate import load_model
-from stages.io import StageError
-from stages.metrics import confusion_csv, confusion_matrix, most_confused, score, softmax
+from stages.evaluate import predict
+from stages.lib.scoring import softmax
+from stages.lib.tf_runtime import keras
 
 
-def test_score_on_a_hand_checked_example():
-    labels = np.array([0, 0, 1, 1])
-    probs = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.3, 0.7]], dtype=np.float32)
-    probs = np.pad(probs, ((0, 0), (0, 8)))  # ten classes, eight never used
-    s = score(labels, probs)
-    assert s["accuracy"] == 0.75
-    assert s["loss"] == pytest.approx(-np.mean(np.log([0.9, 0.4, 0.8, 0.7])), abs=1e-6)
-    assert s["per_class"]["T-shirt/top"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3, abs=1e-6)}
-    assert s["per_class"]["Trouser"]["precision"] == pytest.approx(2 / 3, abs=1e-6)
-    assert s["per_class"]["Bag"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
-    assert s["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 10, abs=1e-6)
-
-
-def test_confusion_matrix_rows_are_actual_and_pairs_are_ranked():
-    actual = np.array([6, 6, 6, 0, 2])
-    predicted = np.array([0, 0, 6, 6, 4])
-    cm = confusion_matrix(actual, predicted)
-    assert cm[6, 0] == 2 and cm[6, 6] == 1 and cm.sum() == 5
-    assert most_confused(cm, 2) == [("Shirt", "T-shirt/top", 2), ("T-shirt/top", "Shirt", 1)]
-    assert confusion_csv(actual[:2], predicted[:2]).splitlines() == ["actual,predicted"] + ["Shirt,T-shirt/top"] * 2
-
-
-def test_softmax_is_stable_for_large_logits():
-    p = softmax(np.array([[1000.0, 0.0], [0.0, 0.0]]))
-    np.testing.assert_allclose(p, [[1.0, 0.0], [0.5, 0.5]])
-
-
-def test_damaged_model_gets_a_rebuild_hint(tmp_path):
-    path = tmp_path / "cnn.keras"
-    path.write_bytes(b"PK\x03\x04 not really a zip")
-    with pytest.raises(StageError, match=r"cnn.keras cannot be loaded .*dvc repro -f train-cnn"):
-        load_model(path)
-    with pytest.raises(StageError, match=r"mlp.keras is missing: run `dvc repro train-mlp`"):
-        load_model(tmp_path / "mlp.keras")
+@pytest.mark.parametrize("tta", ["none", "flip", "flip_shift"])
+def test_test_time_augmentation_averages_the_logits_of_the_views(tta):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    images = np.random.default_rng(0).normal(size=(5, 28, 28)).astype(np.float32)
+    augmented, single = predict(model, images, tta, batch_size=2)
+    logits = model.predict(images, verbose=0).astype(np.float64)
+    np.testing.assert_allclose(single, softmax(logits), atol=1e-6)
+    if tta == "none":
+        np.testing.assert_allclose(augmented, single)
+    if tta == "flip":
+        mirrored = model.predict(images[:, :, ::-1], verbose=0).astype(np.float64)
+        np.testing.assert_allclose(augmented, softmax((logits + mirrored) / 2), atol=1e-6)
+    assert augmented.shape == (5, 10) and np.allclose(augmented.sum(axis=1), 1)

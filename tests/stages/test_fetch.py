@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from stages.fetch import fetch
-from stages.io import StageError
+from stages.lib.stage import StageError
 
 
 @pytest.fixture

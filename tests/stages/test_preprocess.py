@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from stages.io import StageError
+from stages.lib.stage import StageError
 from stages.preprocess import normalize, preprocess, split, stratified_sample
 from tests.conftest import synthetic_split
 

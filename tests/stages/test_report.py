@@ -1,9 +1,8 @@
-import re
-
 import numpy as np
 
-from stages.idx import CLASS_NAMES
-from stages.report import Figure, Heading, Para, Table, build_report, to_html, to_markdown
+from stages.lib.document import Figure, Heading, Para, Table
+from stages.lib.idx import CLASS_NAMES
+from stages.report import build_report
 from tests.conftest import synthetic_split
 
 P = {"grid_size": 9, "top_confusions": 3, "seed": 0}
@@ -14,7 +13,8 @@ def _inputs():
     rng = np.random.default_rng(0)
     probs = {n: rng.dirichlet(np.ones(10), size=60).astype(np.float32) for n in ("mlp", "cnn")}
     per_class = {c: {"precision": 0.5, "recall": 0.5, "f1": 0.5} for c in CLASS_NAMES}
-    evaluation = {n: {"accuracy": 0.9, "loss": 0.3, "macro_f1": 0.89, "per_class": per_class} for n in probs}
+    evaluation = {n: {"accuracy": 0.9, "accuracy_ci_low": 0.89, "accuracy_ci_high": 0.91, "loss": 0.3,
+                      "macro_f1": 0.89, "per_class": per_class} for n in probs}  # fmt: skip
     training = {
         n: {
             "best_epoch": 2,
@@ -44,15 +44,9 @@ def test_report_has_every_section_and_figure():
     assert all(png.startswith(b"\x89PNG") for png in figures.values())
     comparison = next(b for b in blocks if isinstance(b, Table))
     assert comparison.rows[0] == ["test accuracy", "90.00%", "90.00%"]
+    assert comparison.rows[1] == ["95% interval", "[89.00, 91.00]", "[89.00, 91.00]"]
+    verdict = next(b.text for b in blocks if isinstance(b, Para))
+    assert verdict.startswith("On the same 60 test images the CNN gets ") and "McNemar" in verdict
+    assert verdict.endswith(": no detectable difference.")  # two random guessers
     pairs = [b for b in blocks if isinstance(b, Table)][2]
     assert len(pairs.rows) == 6 and all(int(r[3]) > 0 for r in pairs.rows)
-
-
-def test_markdown_links_figures_and_html_embeds_them():
-    blocks = [Heading("A"), Para("x < y"), Table(["k", "v"], [["a", "1"]]), Figure("f", "alt", b"\x89PNGdata")]
-    md = to_markdown(blocks, "T")
-    assert "![alt](figures/f.png)" in md and "| a | 1 |" in md
-    page = to_html(blocks, "T")
-    assert "x &lt; y" in page
-    assert "data:image/png;base64," in page
-    assert not re.search(r'src="(?!data:)', page)  # self-contained: no external files

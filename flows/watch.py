@@ -1,0 +1,232 @@
+"""Watching a sweep point's flow run on the Prefect server: found again after the sweep restarts,
+declared lost when its machine falls silent, cancelled however it stands when the sweep stops.
+
+A point's flow run sends a heartbeat event every HEARTBEAT_SECONDS (Prefect's flow-run
+heartbeats, which the sweep asks each point's run for). A running point whose last sign of life
+(its last heartbeat, or the start of its run) is older than `lost_after` seconds is lost: its
+machine, worker and all, is gone. The sweep does this watching itself rather than through a server
+automation ("detect zombie flows"): the sweep must act on a lost point anyway (run it again), and
+this way nothing is configured on a server that a team shares, and any Prefect server works.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+from prefect.client.orchestration import SyncPrefectClient
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterName,
+    FlowRunFilterParentFlowRunId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    FlowRunFilterTags,
+)
+from prefect.client.schemas.objects import TERMINAL_STATES, FlowRun
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
+from prefect.exceptions import PrefectHTTPStatusError
+from prefect.states import Cancelled, Cancelling, Crashed
+
+HEARTBEAT_SECONDS = 30  # Prefect's shortest heartbeat interval
+HEARTBEAT_EVENT = "prefect.flow-run.heartbeat"
+POLL_SECONDS = 2.0
+SILENCE_CHECK_SECONDS = 10.0  # how often the heartbeats of a running point are read
+
+
+@dataclass(frozen=True)
+class Faults:
+    """How a sweep meets lost machines and an unanswering API (fmnist-flow sweep's options)."""
+
+    lost_after: float = 120.0  # seconds a running point may be silent before it is declared lost
+    retries: int = 2  # runs again of a point whose machine was lost
+    api_outage: float = 90.0  # seconds the Prefect API may not answer before the sweep gives up
+
+
+class ApiGone(RuntimeError):
+    """The Prefect API did not answer for longer than a sweep waits."""
+
+
+class Stopped(Exception):
+    """The sweep is stopping: stop waiting."""
+
+
+class SweepCancelled(Exception):
+    """The sweep's own flow run was cancelled (from the Prefect UI or API)."""
+
+
+def sweep_tag(sweep: str) -> str:
+    """The tag of every point's flow run of the sweep `sweep`, so that a restarted sweep finds them."""
+    return f"fmnist-sweep:{sweep}"
+
+
+def latest_run(client: SyncPrefectClient, name: str, tag: str) -> FlowRun | None:
+    """The newest flow run of the point `name` of the sweep tagged `tag`, in whatever state."""
+    runs = client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name]), tags=FlowRunFilterTags(all_=[tag])),
+        sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+        limit=1,
+    )
+    return runs[0] if runs else None
+
+
+def silent_for(client: SyncPrefectClient, run: FlowRun, now: datetime | None = None) -> float:
+    """Seconds since the running flow run's last heartbeat (or since it started, if none yet)."""
+    now = now or datetime.now(timezone.utc)
+    since = run.start_time or (run.state.timestamp if run.state else now)
+    page = client.read_events(
+        EventFilter(
+            event=EventNameFilter(name=[HEARTBEAT_EVENT]),
+            resource=EventResourceFilter(id=[f"prefect.flow-run.{run.id}"]),
+            occurred=EventOccurredFilter(since=since - timedelta(seconds=1), until=now + timedelta(minutes=5)),
+        ),
+        limit=1,
+    )
+    last = max([since, *(event.occurred for event in page.events)])
+    return (now - last).total_seconds()
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How following a point's run ended: the run as last read, and why if it is not final."""
+
+    run: FlowRun
+    lost_after: float | None = None  # seconds it had been silent, if its machine was lost
+    stop: str | None = None  # the reason `on_running` gave to stop it (a pruned trial)
+
+
+def follow(
+    client: SyncPrefectClient,
+    run: FlowRun,
+    faults: Faults,
+    stopping: threading.Event,
+    *,
+    pool: str | None = None,
+    sweep_run: Any = None,
+    on_no_worker: Callable[[float], None] | None = None,
+    on_running: Callable[[FlowRun], str | None] | None = None,
+) -> Ending:
+    """Wait until `run` is final, lost, or to be stopped.
+
+    Every SILENCE_CHECK_SECONDS, a running run's heartbeats are read and `on_running(run)` may
+    give a reason to stop it; while it waits for a worker and `pool` has had no live worker for
+    `lost_after` seconds, `on_no_worker(seconds)` is told (once). Raises Stopped as soon as
+    `stopping` is set, SweepCancelled when the flow run `sweep_run` (the sweep's id) is being
+    cancelled, and ApiGone when the API has not answered for `faults.api_outage` seconds (a
+    restart of the server within that costs nothing).
+    """
+    unanswered_since: float | None = None
+    checked = no_worker_since = trusted_from = time.monotonic()
+    while True:
+        if stopping.wait(POLL_SECONDS):
+            raise Stopped
+        try:
+            run = client.read_flow_run(run.id)
+            if run.state and run.state.is_final():
+                return Ending(run)
+            if sweep_run is not None:
+                sweep = client.read_flow_run(sweep_run).state
+                if sweep and (sweep.is_cancelling() or sweep.is_cancelled()):
+                    raise SweepCancelled("the sweep was cancelled")
+            if time.monotonic() - checked >= SILENCE_CHECK_SECONDS:
+                checked = time.monotonic()
+                if run.state and run.state.is_running():
+                    silence = min(silent_for(client, run), time.monotonic() - trusted_from)
+                    if silence > faults.lost_after:
+                        return Ending(run, lost_after=silence)
+                    reason = on_running(run) if on_running else None
+                    if reason:
+                        return Ending(run, stop=reason)
+                elif pool and on_no_worker:
+                    if online_workers(client, pool):
+                        no_worker_since = time.monotonic()
+                    elif time.monotonic() - no_worker_since > faults.lost_after:
+                        on_no_worker(time.monotonic() - no_worker_since)
+                        on_no_worker = None
+            if unanswered_since is not None:  # no heartbeat could arrive while the API was away
+                unanswered_since, trusted_from = None, time.monotonic()
+        except (httpx.HTTPError, PrefectHTTPStatusError, OSError):
+            unanswered_since = unanswered_since or time.monotonic()
+            if time.monotonic() - unanswered_since > faults.api_outage:
+                url = str(client.api_url).rstrip("/")
+                raise ApiGone(
+                    f"the Prefect API at {url} did not answer for {faults.api_outage:.0f}s: start it again and "
+                    "run the same sweep to resume (finished points are restored)"
+                ) from None
+
+
+def stop_and_wait(client: SyncPrefectClient, run: FlowRun, reason: str, timeout: float = 120) -> FlowRun:
+    """Cancel a running point through Prefect (its worker stops its stages, as for a stopped run) and
+    wait until it has stopped; marked Cancelled after `timeout` if its worker never reports."""
+    client.set_flow_run_state(run.id, Cancelling(message=reason), force=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = client.read_flow_run(run.id)
+        if run.state and run.state.is_final():
+            return run
+        time.sleep(POLL_SECONDS)
+    client.set_flow_run_state(run.id, Cancelled(message=reason), force=True)
+    return client.read_flow_run(run.id)
+
+
+def epochs(client: SyncPrefectClient, run: FlowRun, event: str, model: str) -> dict[int, float]:
+    """{epoch: validation accuracy} of `model` in the events `run` has sent (flows/experiment.py)."""
+    page = client.read_events(
+        EventFilter(
+            event=EventNameFilter(name=[event]),
+            resource=EventResourceFilter(id=[f"prefect.flow-run.{run.id}"]),
+            occurred=EventOccurredFilter(
+                since=(run.start_time or run.created) - timedelta(seconds=5),
+                until=datetime.now(timezone.utc) + timedelta(minutes=5),
+            ),  # fmt: skip
+        ),
+        limit=50,  # the API's most
+    )
+    found = {}
+    while True:
+        for e in page.events:
+            if e.payload.get("model") == model:
+                found[int(e.payload["epoch"])] = float(e.payload["val_accuracy"])
+        if not page.next_page:
+            return found
+        page = client.read_events_page(page.next_page)
+
+
+def mark_lost(client: SyncPrefectClient, run: FlowRun, where: str, silence: float) -> None:
+    """Crashed, saying why, with the subflows it left running: no worker will report on them again."""
+    message = f"lost: no heartbeat for {silence:.0f}s from {where or 'its machine'}"
+    orphans = client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run.id]),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(not_any_=list(TERMINAL_STATES))),
+        )
+    )
+    for lost in [run, *orphans]:
+        client.set_flow_run_state(lost.id, Crashed(message=message), force=True)
+
+
+def cancel(client: SyncPrefectClient, run: FlowRun, faults: Faults) -> str:
+    """Cancel a point's run however it stands; returns how. A live worker stops a running point
+    (Cancelling, which it carries out); a point no worker took yet, or one on a lost machine,
+    is marked Cancelled at once, since nobody is left to carry out a Cancelling."""
+    run = client.read_flow_run(run.id)
+    if run.state and run.state.is_final():
+        return "finished"
+    # Two heartbeats missed is already more than a live machine's lateness: this one is lost.
+    if run.state and run.state.is_running() and silent_for(client, run) <= 2 * HEARTBEAT_SECONDS + POLL_SECONDS:
+        client.set_flow_run_state(run.id, Cancelling(), force=True)
+        return "cancelled"
+    lost = bool(run.state and run.state.is_running())
+    message = "its machine was lost; cancelled by the stopped sweep" if lost else "cancelled by the stopped sweep"
+    client.set_flow_run_state(run.id, Cancelled(message=message), force=True)
+    return "lost, marked cancelled" if lost else "cancelled before it started"
+
+
+def online_workers(client: SyncPrefectClient, pool: str) -> list[str]:
+    return [w.name for w in client.read_workers_for_work_pool(pool) if str(w.status).endswith("ONLINE")]

@@ -1,0 +1,65 @@
+"""Every file the pipeline reads or writes, relative to the project root, and the models' names."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PARAMS = ROOT / "params.yaml"
+PIPELINE = ROOT / "dvc.yaml"
+
+RAW = ROOT / "data" / "raw"
+PROCESSED = ROOT / "data" / "processed"
+TRAIN = PROCESSED / "train.npz"
+VAL = PROCESSED / "val.npz"
+TEST = PROCESSED / "test.npz"
+STATS = PROCESSED / "stats.json"
+PREDICTIONS = ROOT / "data" / "predictions" / "test.npz"  # each model's test-set probabilities
+
+MODELS_DIR = ROOT / "models"
+METRICS_DIR = ROOT / "metrics"
+EVALUATION = METRICS_DIR / "evaluate.json"
+PLOTS_DIR = ROOT / "plots"
+REPORTS_DIR = ROOT / "reports"
+# Per-epoch state of unfinished training runs: outside DVC's outs, removed when a stage completes.
+CHECKPOINTS_DIR = ROOT / "checkpoints"
+
+# The trained models, each by its stage train-<name>, in the order every table and figure shows them.
+MODELS = ("mlp", "cnn")
+
+
+def model_file(name: str) -> Path:
+    """`models/<name>.keras`, written by `train-<name>`."""
+    return MODELS_DIR / f"{name}.keras"
+
+
+def predictions_key(name: str) -> str:
+    """The array in PREDICTIONS of `name`'s probabilities, one row per test image."""
+    return f"probs_{name}"
+
+
+def live_dir(name: str) -> Path:
+    """DVCLive's directory of `train-<name>`: metrics.json and plots/metrics/<metric>.tsv."""
+    return ROOT / "dvclive" / f"train_{name}"
+
+
+def training_metrics_file(name: str) -> Path:
+    """The summary of `train-<name>` (DVCLive's metrics.json): live per epoch, final at the end."""
+    return live_dir(name) / "metrics.json"
+
+
+# What train-<name> logs per epoch to DVCLive, one TSV each (history_file).
+HISTORY_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+
+
+def history_file(name: str, metric: str) -> Path:
+    """One metric of `train-<name>` per epoch (DVCLive's TSV: step, value), a DVC plot."""
+    return live_dir(name) / "plots" / "metrics" / f"{metric}.tsv"
+
+
+def confusion_file(name: str) -> Path:
+    """One row per test image (actual, predicted class names), for DVC's confusion template."""
+    return PLOTS_DIR / "evaluate" / f"{name}_confusion.csv"
+
+
+def in_checkout(path: Path, root: Path) -> Path:
+    """One of the paths above, in the checkout `root` instead of this one (a clone, a worker's copy)."""
+    return root / path.relative_to(ROOT)

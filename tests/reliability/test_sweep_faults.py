@@ -1,0 +1,219 @@
+"""Sweeps that survive what a team's machines do: a worker's machine lost mid-training (the whole
+process tree SIGKILLed at once), a sweep stopped while a point is lost, the sweep process killed and
+started again, the Prefect server killed and restarted. On a Prefect server on PostgreSQL (a team's
+server), with two process workers standing for two machines."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import psutil
+import pytest
+
+from tests.flows.servers import Team, kill_tree, make_team, running_postgres, running_prefect_server, start_worker, stop
+
+pytestmark = pytest.mark.slow
+
+# Some seconds an epoch on the tiny data: a point is still training when the test strikes (after
+# its second epoch at the latest), and a lost one trained again elsewhere costs minutes, not ten.
+SLOW_ENOUGH = {"epochs": 6, "patience": 6, "filters": [16, 32], "dense_units": 64}
+# Where the server goes away, twice the epochs: the points are still training when it is back,
+# whatever the machine's speed.
+TRAINING_THROUGH_AN_OUTAGE = ("-S", "train_cnn.epochs=12", "-S", "train_cnn.patience=12")
+MACHINES = ("machine-a", "machine-b")
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(1)
+    raise AssertionError(f"no {what} within {timeout:.0f}s")
+
+
+class Machines:
+    """The team's workers, one per machine, each taking one point at a time."""
+
+    def __init__(self, team: Team):
+        self.team, self.workers = team, {}
+
+    def start(self, name: str) -> None:
+        self.workers[name] = start_worker(self.team, "fmnist-experiments", name, "--limit", "1")
+
+    def lose(self, name: str) -> list[psutil.Process]:
+        """The machine gone: its worker, the point's flow run and its stages, SIGKILLed together."""
+        return kill_tree(self.workers.pop(name).pid)
+
+    def log(self, name: str) -> str:
+        return (self.team.base / name / "worker.log").read_text()
+
+    def stop_all(self) -> None:
+        for worker in self.workers.values():
+            stop(worker)
+
+
+@pytest.fixture(scope="module")
+def team(reproduced, tmp_path_factory):
+    base = tmp_path_factory.mktemp("faults")
+    with running_postgres() as database, running_prefect_server(base / "prefect", database) as server:
+        team = make_team(reproduced, server, base)
+        team.checkout.set_params(train_cnn=SLOW_ENOUGH)
+        team.checkout.commit("a CNN slow enough to strike mid-training")
+        team.checkout.run("git", "push", "-q", "origin", "main")
+        team.checkout.run("prefect", "work-pool", "create", "fmnist-experiments", "--type", "process", "--overwrite",
+                          env=team.env)  # fmt: skip
+        team.checkout.run("prefect", "--no-prompt", "deploy", "--name", "fmnist-experiment", env=team.env)
+        yield team
+
+
+@pytest.fixture
+def machines(team):
+    machines = Machines(team)
+    for name in MACHINES:
+        machines.start(name)
+    try:
+        yield machines
+    finally:
+        machines.stop_all()
+
+
+def start_sweep(team: Team, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["python", "-m", "flows", "sweep", *args], cwd=team.checkout.root, env=team.env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+
+
+def point_runs(team: Team, seeds: tuple[int, ...]) -> dict[str, list[dict]]:
+    """{point name: its flow runs} of the sweep over `seeds`, from the server."""
+    runs = team.server.flow_runs(flows={"name": {"any_": ["fmnist-experiment"]}})
+    grid = {f"train_cnn.seed={seed}" for seed in seeds}
+    mine = [r for r in runs if set(r["parameters"].get("overrides", [])) & grid]
+    found: dict[str, list[dict]] = {}
+    for run in mine:
+        found.setdefault(run["name"], []).append(run)
+    return found
+
+
+def running_on(team: Team, seeds: tuple[int, ...], count: int) -> bool:
+    runs = point_runs(team, seeds)
+    return sum(r["state"]["type"] == "RUNNING" for rs in runs.values() for r in rs) >= count
+
+
+def test_a_lost_machines_point_runs_again_on_another_and_the_sweep_ends(team, machines):
+    sweep = start_sweep(team, "-S", "train_cnn.seed=1,2", "--max-parallel", "2", "--lost-after", "60")
+    try:
+        wait_for(lambda: "checkpoint saved after epoch 2" in machines.log("machine-a"), 600, "training on machine-a")
+        machines.lose("machine-a")
+        lost_at = datetime.now(timezone.utc)
+        output, _ = sweep.communicate(timeout=600)
+    finally:
+        stop(sweep)
+    assert sweep.returncode == 0, output[-4000:]
+    # The rerun waits for machine-b's own point, then trains from the start.
+    done = (datetime.now(timezone.utc) - lost_at).total_seconds()
+    assert done < 300, f"both points done {done:.0f}s after the loss: more than 5 minutes"
+    table = team.latest_artifact("fmnist-sweep-leaderboard")
+    assert [r["status"] for r in table] == ["done", "done"], table
+    (lost,) = [r for r in table if r["lost_on"]]
+    assert (lost["lost_on"], lost["where"]) == ("machine-a", "machine-b")
+    crashed = [r for rs in point_runs(team, (1, 2)).values() for r in rs if r["state"]["type"] == "CRASHED"]
+    assert len(crashed) == 1 and crashed[0]["state"]["message"].startswith("lost: no heartbeat for ")
+    assert "machine-a" in crashed[0]["state"]["message"]
+    # Declared lost within --lost-after of its last heartbeat (sent at most 30 s before the loss),
+    # give or take the sweep's polling on a busy machine.
+    declared = datetime.fromisoformat(crashed[0]["state"]["timestamp"])
+    assert (declared - lost_at).total_seconds() < 60 + 60, (declared, lost_at)
+
+
+def test_stopping_a_sweep_with_a_lost_point_ends_it_in_seconds(team, machines):
+    # Epochs enough that the live point is still training when the sweep stops, 70 s after the loss.
+    sweep = start_sweep(team, "-S", "train_cnn.seed=3,4", "-S", "train_cnn.epochs=60", "-S", "train_cnn.patience=60",
+                        "--max-parallel", "2")  # fmt: skip
+    try:
+        wait_for(lambda: running_on(team, (3, 4), 2), 600, "two points running")
+        wait_for(lambda: "checkpoint saved after epoch 1" in machines.log("machine-a"), 600, "training on machine-a")
+        machines.lose("machine-a")
+        time.sleep(70)  # silent for more than two heartbeats, not yet the 120 s that declare it lost
+        sweep.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        output, _ = sweep.communicate(timeout=60)
+    finally:
+        stop(sweep)
+    assert time.monotonic() - stopped < 20, output[-3000:]
+    assert sweep.returncode == 128 + signal.SIGTERM, output[-3000:]
+    last = output.strip().splitlines()[-1]
+    assert "interrupted: points " in last and "lost, marked cancelled" in last and " cancelled" in last, last
+    # The live machine carries out its point's cancellation; the lost one's is marked at once.
+    runs = wait_for(
+        lambda: (r := point_runs(team, (3, 4))) and all(x[0]["state"]["type"] == "CANCELLED" for x in r.values()) and r,
+        90, "both points cancelled",
+    )  # fmt: skip
+    messages = [rs[0]["state"]["message"] or "" for rs in runs.values()]
+    assert any("its machine was lost" in m for m in messages), messages
+
+
+def test_a_killed_sweep_started_again_waits_for_its_running_points(team, machines):
+    args = ("-S", "train_cnn.seed=5,6", "--max-parallel", "2")
+    sweep = start_sweep(team, *args)
+    try:
+        wait_for(lambda: running_on(team, (5, 6), 2), 600, "two points running")
+        tree = [psutil.Process(sweep.pid), *psutil.Process(sweep.pid).children(recursive=True)]
+        sweep.kill()  # a closed laptop: nothing is passed on
+        killed = time.monotonic()
+        sweep.wait()
+        psutil.wait_procs(tree, timeout=5)
+        assert not [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert time.monotonic() - killed < 6
+    finally:
+        stop(sweep)
+    assert running_on(team, (5, 6), 2), "the points go on without the sweep"
+    again = team.checkout.run("python", "-m", "flows", "sweep", *args, env=team.env, check=False)
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert "waited for, not started again" in again.stderr
+    runs = point_runs(team, (5, 6))
+    assert sorted(len(rs) for rs in runs.values()) == [1, 1], runs  # neither started twice
+    table = team.latest_artifact("fmnist-sweep-leaderboard")
+    assert [r["status"] for r in table] == ["done", "done"]
+
+
+def test_a_server_restart_during_a_sweep_costs_nothing(team, machines):
+    sweep = start_sweep(team, "-S", "train_cnn.seed=7,8", *TRAINING_THROUGH_AN_OUTAGE, "--max-parallel", "2")
+    try:
+        wait_for(lambda: running_on(team, (7, 8), 2), 600, "two points running")
+        team.server.kill()
+        time.sleep(15)
+        team.server.start()
+        output, _ = sweep.communicate(timeout=600)
+    finally:
+        stop(sweep)
+    assert sweep.returncode == 0, output[-4000:]
+    assert [r["status"] for r in team.latest_artifact("fmnist-sweep-leaderboard")] == ["done", "done"]
+
+
+def test_a_long_outage_ends_the_sweep_in_one_line_and_starting_it_again_resumes(team, machines):
+    args = ("-S", "train_cnn.seed=9,10", *TRAINING_THROUGH_AN_OUTAGE, "--max-parallel", "2", "--api-outage", "20")
+    sweep = start_sweep(team, *args)
+    try:
+        wait_for(lambda: running_on(team, (9, 10), 2), 600, "two points running")
+        team.server.kill()
+        output, _ = sweep.communicate(timeout=300)
+    finally:
+        stop(sweep)
+        if team.server.process.poll() is not None:
+            team.server.start()
+    assert sweep.returncode == 1, output[-3000:]
+    last = output.strip().splitlines()[-1]
+    assert f"sweep failed: the Prefect API at {team.server.api_url} " in last, output[-3000:]
+    assert "start it again and run the same sweep to resume" in last
+    again = team.checkout.run("python", "-m", "flows", "sweep", *args, env=team.env, check=False)
+    assert again.returncode == 0, again.stderr[-4000:]
+    table = team.latest_artifact("fmnist-sweep-leaderboard")
+    assert [r["status"] for r in table] == ["done", "done"], json.dumps(table)[:2000]
