@@ -11,6 +11,7 @@ fmnist-flow compare [A] [B] [--md | --json] [--html FILE]   (default: HEAD again
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -311,7 +312,12 @@ def main(argv: list[str] | None = None) -> None:
         # The work runs in a child that this process outlives: stopping this process (Ctrl-C,
         # SIGTERM, even SIGKILL) stops the run's stages, and nothing the run started stays running.
         env = {**os.environ, SUPERVISED: "1"}
-        sys.exit(processes.supervise([sys.executable, "-m", "flows", *argv], env))
+        code = processes.supervise([sys.executable, "-m", "flows", *argv], env)
+        # A DVC among what the child left, had it to be killed, may have left its lock table cut
+        # short: repaired here, quietly (the last line stays the run's own).
+        with contextlib.suppress(StageError, OSError):
+            dvc.heal_rwlock(project_root())
+        sys.exit(code)
     processes.end_with_supervisor()  # SIGKILL to `fmnist-flow`: this and all it started end at once
     signal.signal(signal.SIGTERM, _raise_stopped)
     signal.signal(signal.SIGHUP, _raise_stopped)
@@ -367,7 +373,9 @@ def main(argv: list[str] | None = None) -> None:
         except BaseException as exc:  # stopped: Ctrl-C, SIGTERM, a cancellation
             _stopped(exc)
     else:
-        fmnist_pipeline.serve(name=args.name, cron=args.cron, interval=args.interval, parameters=params)
+        # One run at a time, as the deployments have (prefect.yaml): two in one checkout only collide
+        # on DVC's locks. A run that comes due while one is running starts when it ends.
+        fmnist_pipeline.serve(name=args.name, cron=args.cron, interval=args.interval, parameters=params, limit=1)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,11 @@ stage as `python -m stages.X`). The DVC remote has a module of its own (flows/re
 
 from __future__ import annotations
 
+import fcntl
 import json
 import re
 import subprocess
+import time
 from collections.abc import Callable
 from graphlib import TopologicalSorter
 from pathlib import Path
@@ -19,6 +21,7 @@ from flows import processes
 from stages.lib.stage import error_cause
 
 _DVC_ERROR = re.compile(r"^ERROR: (?P<cause>.+)$")
+RWLOCK = Path(".dvc/tmp/rwlock")
 
 
 class DvcError(processes.ToolError):
@@ -72,6 +75,41 @@ def dvc_streamed(
                 on_line(line)
     if proc.returncode:  # every line is in the log already: the message is the cause alone
         raise DvcError(f"{what} failed: {cause(tail) or f'dvc exited {proc.returncode}'}")
+
+
+def heal_rwlock(root: Path, timeout: float = 10.0) -> bool:
+    """Remove DVC's lock table `.dvc/tmp/rwlock` if it is unreadable; return whether it was.
+
+    DVC rewrites that file in place. A DVC process killed while writing it (kill -9, a stop's last
+    resort, a machine's OOM killer) leaves it empty or cut short, and from then on every DVC command
+    in the checkout fails with "Unable to read RWLock-file". A table that cannot be read holds no
+    lock anyone can honour: removing it is what a user would do, and DVC starts a new one. Done
+    under DVC's own guard of the table (`rwlock.lock`, the flock DVC takes for every edit), so a
+    DVC process in the middle of writing it is waited for, not taken for a broken file.
+    """
+    table = root / RWLOCK
+    if not table.exists():
+        return False
+    with open(table.with_name("rwlock.lock"), "a+") as guard:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(guard.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return False  # held all along: a live DVC is using the table
+                time.sleep(0.05)
+        try:
+            json.loads(table.read_text(encoding="utf-8"))
+            return False
+        except FileNotFoundError:
+            return False
+        except ValueError:  # JSON or UTF-8 cut short
+            table.unlink()
+            return True
+        finally:
+            fcntl.flock(guard.fileno(), fcntl.LOCK_UN)
 
 
 def stage_graph(root: Path) -> dict[str, set[str]]:

@@ -158,17 +158,19 @@ def run_stages(
         else:
             results[outcome.name] = outcome.result
 
-    run_bounded(ready, submit, limit=jobs, on_done=done, on_stop=_interrupt)
+    run_bounded(ready, submit, limit=jobs, on_done=done, on_stop=lambda names, stop: _interrupt(root, names, stop))
     if failures:
         raise failures[0]
     return results
 
 
-def _interrupt(stages: list[str], stop: BaseException) -> None:
+def _interrupt(root: Path, stages: list[str], stop: BaseException) -> None:
     """Stop the running stages and wait for them; the message says what a rerun does."""
     logger = get_run_logger()
     logger.warning("stopping: interrupting %s", ", ".join(stages))
     processes.stop_all()
+    if dvc.heal_rwlock(root):  # a DVC that had to be killed may have left its lock table cut short
+        logger.warning("%s was left unreadable by a killed DVC: removed", dvc.RWLOCK)
     message = (
         f"interrupted: {', '.join(stages)} stopped before finishing; their checkpoints are kept and "
         f"the next `fmnist-flow run` or `dvc repro` resumes them"
@@ -220,6 +222,8 @@ def fmnist_pipeline(
     t0 = time.perf_counter()
     require_integer("jobs", jobs, 1)
     root = project_root(Path(project) if project else None)
+    if dvc.heal_rwlock(root):  # left unreadable by a DVC killed mid-write, it would fail every stage
+        logger.warning("%s was left unreadable by a killed DVC: removed", dvc.RWLOCK)
     if pull or push:
         remote.check_remote(root)
     apply_overrides(overrides or [], root / "params.yaml")

@@ -53,7 +53,7 @@ def test_served_interval_schedule_runs_the_flow(project, prefect_server, tmp_pat
             what="an auto-scheduled run of the served flow to complete",
         )
     finally:
-        stop(serve)
+        stop(serve, timeout=90)  # its running flow run stops its DVC first: seconds, a minute when busy
         log.close()
     assert completed[0]["parameters"] == {
         "targets": None, "force": False, "overrides": [], "jobs": 2, "pull": False, "push": False
