@@ -3,10 +3,13 @@ prefect.yaml deployment picked up by a process worker."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 
 import httpx
+import psutil
 import pytest
 
 from tests.flows.servers import stop
@@ -52,8 +55,13 @@ def test_served_interval_schedule_runs_the_flow(project, prefect_server, tmp_pat
             timeout=240,
             what="an auto-scheduled run of the served flow to complete",
         )
+        tree = [psutil.Process(serve.pid), *psutil.Process(serve.pid).children(recursive=True)]
+        os.killpg(serve.pid, signal.SIGTERM)  # what a service manager sends: it stops, and its runs with it
+        serve.wait(90)
+        _, alive = psutil.wait_procs(tree, timeout=10)
+        assert not alive, [" ".join(p.cmdline()[:4]) for p in alive]
     finally:
-        stop(serve, timeout=90)  # its running flow run stops its DVC first: seconds, a minute when busy
+        stop(serve)
         log.close()
     assert completed[0]["parameters"] == {
         "targets": None, "force": False, "overrides": [], "jobs": 2, "pull": False, "push": False
