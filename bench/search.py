@@ -9,7 +9,7 @@ CPU-seconds are those of every process of the method's sweep (workers, points, s
 when they have ended. Prints a Markdown table, writes bench/search.json and
 draws bench/search.png (best validation accuracy so far against CPU-seconds).
 
-    python bench/search.py [--trials 8] [--train 10000] [--epochs 4]
+    python bench/search.py [--trials 8] [--train 10000] [--epochs 4] [--methods tpe+median ...]
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ METHODS = {
     "grid": ["--search", "grid", *(a for s in GRID for a in ("-S", s))],
     "random": ["--search", "random", "--prune", "none", *(a for s in SPACE for a in ("-S", s))],
     "tpe": ["--search", "tpe", "--prune", "none", *(a for s in SPACE for a in ("-S", s))],
-    "tpe + median pruner": ["--search", "tpe", "--prune", "median", *(a for s in SPACE for a in ("-S", s))],
+    "tpe+median": ["--search", "tpe", "--prune", "median", *(a for s in SPACE for a in ("-S", s))],
 }
 
 
@@ -60,7 +60,7 @@ def run(method: str, args: list[str], project: Project, server, base: Path, tria
     team.checkout.run("prefect", "work-pool", "create", "fmnist-experiments", "--type", "process", "--overwrite",
                       env=team.env)  # fmt: skip
     team.checkout.run("prefect", "--no-prompt", "deploy", "--name", "fmnist-experiment", env=team.env)
-    cpu, start = _children_cpu(), time.perf_counter()
+    cpu, began = _children_cpu(), time.perf_counter()
     workers = [start_worker(team, "fmnist-experiments", f"machine-{i}", "--limit", "1") for i in (1, 2)]
     try:
         extra = [] if method == "grid" else ["--trials", str(trials), "--seed", "0"]
@@ -79,10 +79,13 @@ def run(method: str, args: list[str], project: Project, server, base: Path, tria
         spent += total_cpu * wall / max(1e-9, sum(seconds))
         best = max(best, row.get("cnn_val_accuracy") or 0.0)
         curve.append((round(spent), best))
+    printed = sweep.stderr.splitlines()
+    start = next((i for i, line in enumerate(printed) if line.endswith("leaderboard (best first):")), len(printed))
     return {
         "method": method, "trials": len(rows), "done": sum(r["status"] == "done" for r in rows),
         "pruned": sum(r["status"] == "pruned" for r in rows), "best": best, "cpu_seconds": round(total_cpu),
-        "wall": round(time.perf_counter() - start), "curve": curve, "exit": sweep.returncode,
+        "wall": round(time.perf_counter() - began), "curve": curve, "exit": sweep.returncode,
+        "leaderboard": "\n".join(printed[start:]),  # as the sweep printed it
     }  # fmt: skip
 
 
@@ -91,6 +94,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--train", type=int, default=10000, help="training images")
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
     results = []
@@ -107,9 +111,10 @@ def main() -> None:
             )
             project.repro("preprocess")
             project.commit("bench params, data prepared")
-            for i, (method, method_args) in enumerate(METHODS.items()):
-                results.append(run(method, method_args, project, server, base / f"m{i}", args.trials))
-                log.info("%s", {k: v for k, v in results[-1].items() if k != "curve"})
+            for i, method in enumerate(args.methods):
+                results.append(run(method, METHODS[method], project, server, base / f"m{i}", args.trials))
+                log.info("%s", {k: v for k, v in results[-1].items() if k not in ("curve", "leaderboard")})
+                log.info("%s", results[-1]["leaderboard"])
     (HERE / "search.json").write_text(json.dumps(results, indent=2) + "\n")
     log.info("\n| method | trials | pruned | best val acc | CPU s | wall s |\n|---|---:|---:|---:|---:|---:|")
     for r in results:

@@ -173,7 +173,8 @@ def test_a_killed_sweep_started_again_waits_for_its_running_points(team, machine
         assert time.monotonic() - killed < 6
     finally:
         stop(sweep)
-    assert running_on(team, (5, 6), 2), "the points go on without the sweep"
+    states = {name: [r["state"]["type"] for r in rs] for name, rs in point_runs(team, (5, 6)).items()}
+    assert running_on(team, (5, 6), 2), f"the points go on without the sweep: {states}"
     again = team.checkout.run("python", "-m", "flows", "sweep", *args, env=team.env, check=False)
     assert again.returncode == 0, again.stderr[-4000:]
     assert "waited for, not started again" in again.stderr
