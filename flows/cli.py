@@ -308,17 +308,18 @@ SUPERVISED = "FMNIST_FLOW_SUPERVISED"
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)  # a mistake in the arguments is refused before anything starts
-    if os.environ.get(SUPERVISED) != "1":
+    if not os.environ.get(SUPERVISED, "").isdigit():
         # The work runs in a child that this process outlives: stopping this process (Ctrl-C,
         # SIGTERM, even SIGKILL) stops the run's stages, and nothing the run started stays running.
-        env = {**os.environ, SUPERVISED: "1"}
+        env = {**os.environ, SUPERVISED: str(os.getpid())}  # the child watches this process
         code = processes.supervise([sys.executable, "-m", "flows", *argv], env)
         # A DVC among what the child left, had it to be killed, may have left its lock table cut
         # short: repaired here, quietly (the last line stays the run's own).
         with contextlib.suppress(StageError, OSError):
             dvc.heal_rwlock(project_root())
         sys.exit(code)
-    processes.end_with_supervisor()  # SIGKILL to `fmnist-flow`: this and all it started end at once
+    # SIGKILL to `fmnist-flow`: this and all it started end at once (a sweep's points, on workers, go on)
+    processes.end_with_supervisor(int(os.environ[SUPERVISED]))
     signal.signal(signal.SIGTERM, _raise_stopped)
     signal.signal(signal.SIGHUP, _raise_stopped)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)

@@ -87,7 +87,9 @@ def supervise(argv: list[str], env: dict[str, str]) -> int:
     end every process it left behind (they are re-parented here); return its exit code."""
     if _prctl is not None:
         _prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    child = subprocess.Popen(argv, env=env, start_new_session=True, preexec_fn=_die_with_parent)  # noqa: PLW1509
+    # No death signal for this child: on a SIGTERM it would start a graceful stop (a sweep's would
+    # cancel its points), where a killed supervisor means "end now" (end_with_supervisor).
+    child = subprocess.Popen(argv, env=env, start_new_session=True)
 
     def forward(signum: int, frame: object) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -105,13 +107,13 @@ def supervise(argv: list[str], env: dict[str, str]) -> int:
     return code if code >= 0 else 128 - code
 
 
-def end_with_supervisor(poll: float = 0.2) -> None:
-    """In `supervise`'s child: should the supervisor die without passing anything on (SIGKILL, a
-    closed laptop), end at once, and everything this process started with it (the embedded Prefect
-    server, DVC, the stages: a stage resumes from its checkpoint, as after any kill -9). The
-    kernel's SIGTERM on the parent's death (PR_SET_PDEATHSIG) would start a graceful stop, which
-    a busy machine can take many seconds over."""
-    supervisor = os.getppid()
+def end_with_supervisor(supervisor: int, poll: float = 0.2) -> None:
+    """In `supervise`'s child: should the supervisor (pid `supervisor`) die without passing
+    anything on (SIGKILL, a closed laptop), end at once, and everything this process started with
+    it (the embedded Prefect server, DVC, the stages: a stage resumes from its checkpoint, as after
+    any kill -9). Not a graceful stop, which a busy machine can take many seconds over, and which
+    for a sweep would cancel the points that are to go on without it; a supervisor gone before
+    this is called is noticed at once."""
 
     def watch() -> None:
         while os.getppid() == supervisor:
