@@ -8,6 +8,8 @@ import re
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +116,13 @@ TINY_PARAMS = {
     "train_cnn": {"epochs": 1, "filters": [8, 16], "convs_per_block": 2, "dense_units": 32, "ema": 0.0},
     "report": {"grid_size": 9},
 }
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, poll: float = 1.0) -> Any:
+    """`condition()`'s first truthy result, polled every `poll` seconds for up to `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := condition():
+            return found
+        time.sleep(poll)
+    raise AssertionError(f"no {what} within {timeout:.0f}s")

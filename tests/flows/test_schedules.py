@@ -6,14 +6,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 
 import httpx
 import psutil
 import pytest
 
 from tests.flows.servers import stop
-from tests.helpers import TINY_PARAMS, Project, require_real_data
+from tests.helpers import TINY_PARAMS, Project, require_real_data, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -29,16 +28,6 @@ def project(tmp_path_factory):
     return project
 
 
-def _wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(2)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
 def test_served_interval_schedule_runs_the_flow(project, prefect_server, tmp_path):
     log = (tmp_path / "serve.log").open("w")
     serve = subprocess.Popen(
@@ -46,7 +35,7 @@ def test_served_interval_schedule_runs_the_flow(project, prefect_server, tmp_pat
         cwd=project.root, env=prefect_server.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
-        completed = _wait_for(
+        completed = wait_for(
             lambda: [
                 run
                 for run in prefect_server.flow_runs(state={"type": {"any_": ["COMPLETED"]}})
@@ -54,6 +43,7 @@ def test_served_interval_schedule_runs_the_flow(project, prefect_server, tmp_pat
             ],
             timeout=240,
             what="an auto-scheduled run of the served flow to complete",
+            poll=2,
         )
         tree = [psutil.Process(serve.pid), *psutil.Process(serve.pid).children(recursive=True)]
         os.killpg(serve.pid, signal.SIGTERM)  # what a service manager sends: it stops, and its runs with it

@@ -9,13 +9,13 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from datetime import datetime, timezone
 
 import psutil
 import pytest
 
 from tests.flows.servers import Team, kill_tree, make_team, running_postgres, running_prefect_server, start_worker, stop
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -26,16 +26,6 @@ SLOW_ENOUGH = {"epochs": 6, "patience": 6, "filters": [16, 32], "dense_units": 6
 # whatever the machine's speed.
 TRAINING_THROUGH_AN_OUTAGE = ("-S", "train_cnn.epochs=12", "-S", "train_cnn.patience=12")
 MACHINES = ("machine-a", "machine-b")
-
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(1)
-    raise AssertionError(f"no {what} within {timeout:.0f}s")
 
 
 class Machines:
