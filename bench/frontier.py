@@ -122,8 +122,8 @@ def table() -> str:
                  xlabel="training CPU seconds (2 cores)", ylabel="validation accuracy")  # fmt: skip
         axis.grid(alpha=0.3)
     handles = [plt.Line2D([], [], marker="o", linestyle="", color=f"C{i}") for i in range(len(cpus))]
-    figure.legend(handles, [f"CPU {label[c]}: {c}" for c in cpus], loc="lower center", ncol=len(cpus), fontsize=8)
-    figure.tight_layout(rect=(0, 0.07, 1, 1))
+    figure.legend(handles, [f"CPU {label[c]}: {c}" for c in cpus], loc="lower center", ncol=2, fontsize=8)
+    figure.tight_layout(rect=(0, 0.12, 1, 1))
     figure.savefig(PLOT, dpi=110)
     lines.append("")
     lines.extend(f"CPU {label[cpu]}: {cpu}." for cpu in cpus)
