@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from flows.leaderboard import format_table  # noqa: E402
-from tests.flows.servers import make_team, running_prefect_server, start_worker, stop  # noqa: E402
+from tests.flows.servers import make_team, running_prefect_server, start_worker, stop, stop_on_sigterm  # noqa: E402
 from tests.helpers import DEBIAN_DATA, Project  # noqa: E402
 
 log = logging.getLogger("bench.sweep")
@@ -37,6 +37,7 @@ GRID = ["-S", "train_cnn.learning_rate=0.001,0.002", "-S", "train_cnn.dense_unit
 
 
 def main() -> None:
+    stop_on_sigterm()
     logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)  # Prefect configured it on import
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
         base = Path(tmp)

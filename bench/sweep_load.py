@@ -29,6 +29,7 @@ from tests.flows.servers import (  # noqa: E402
     running_prefect_server,
     start_worker,
     stop,
+    stop_on_sigterm,
 )
 from tests.helpers import TINY_PARAMS, Project  # noqa: E402
 
@@ -71,6 +72,7 @@ def run(database: str, base: Path, project: Project, points: int, workers: int) 
 
 
 def main() -> None:
+    stop_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--points", type=int, default=24)
     parser.add_argument("--workers", type=int, default=4)

@@ -3,6 +3,7 @@ apart from the best; points differing only in seeds as groups. As Prefect tables
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ METRIC_COLUMNS = (
     *(f"{model}_train_seconds" for model in paths.MODELS),
 )
 ORDER = {"done": 0, "pruned": 1}  # then failed, lost, stopped
+_LONG_DECIMAL = re.compile(r"-?0?\.0*[1-9]\d{4,}|-?[1-9]\d*\.\d{5,}")  # more than 4 significant digits
 
 
 def varying_keys(points: dict[str, list[str]]) -> list[str]:
@@ -121,6 +123,10 @@ def format_table(rows: list[dict]) -> str:
     def cell(value: Any) -> str:
         if isinstance(value, float):  # accuracies and F1 to 4 digits, seconds to 1
             return f"{value:.4f}" if abs(value) < 1 else f"{value:.1f}"
+        if isinstance(value, str) and _LONG_DECIMAL.fullmatch(
+            value
+        ):  # a drawn value: 0.009278, not 0.00927765733047727
+            return f"{float(value):.4g}"
         return "" if value is None else str(value)
 
     columns = list(rows[0])

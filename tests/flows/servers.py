@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -73,6 +74,12 @@ class PrefectServer:
     def stop(self) -> None:
         if self.process is not None:
             stop(self.process)
+
+
+def stop_on_sigterm() -> None:
+    """A SIGTERM ends this process as Ctrl-C does, through its `finally` blocks, so that the servers
+    and workers it started stop with it (for the benches, which run for long and get killed)."""
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
 
 
 def _free_port() -> int:

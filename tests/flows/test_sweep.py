@@ -42,6 +42,12 @@ def test_the_leaderboard_puts_the_best_first_and_failures_last():
     assert sweep_name("abc", ["x=1,2", "y=3"]) == sweep_name("abc", ["y=3", "x=1,2"]) != sweep_name("abd", ["y=3"])
 
 
+def test_the_printed_leaderboard_shows_drawn_values_to_four_digits_and_given_ones_as_given():
+    row = {"lr": "0.00927765733047727", "units": "211", "dropout": "0.25", "tiny": "0.00003", "f": "[32,64]"}
+    header, line = format_table([row]).splitlines()
+    assert line.split() == ["0.009278", "211", "0.25", "0.00003", "[32,64]"]
+
+
 def test_the_leaderboard_marks_the_points_no_test_tells_apart_from_the_best():
     labels = np.arange(2000) % 10
 
