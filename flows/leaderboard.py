@@ -123,9 +123,7 @@ def format_table(rows: list[dict]) -> str:
     def cell(value: Any) -> str:
         if isinstance(value, float):  # accuracies and F1 to 4 digits, seconds to 1
             return f"{value:.4f}" if abs(value) < 1 else f"{value:.1f}"
-        if isinstance(value, str) and _LONG_DECIMAL.fullmatch(
-            value
-        ):  # a drawn value: 0.009278, not 0.00927765733047727
+        if isinstance(value, str) and _LONG_DECIMAL.fullmatch(value):  # drawn: 0.009278, not 0.0092776573
             return f"{float(value):.4g}"
         return "" if value is None else str(value)
 

@@ -44,7 +44,7 @@ def test_the_leaderboard_puts_the_best_first_and_failures_last():
 
 def test_the_printed_leaderboard_shows_drawn_values_to_four_digits_and_given_ones_as_given():
     row = {"lr": "0.00927765733047727", "units": "211", "dropout": "0.25", "tiny": "0.00003", "f": "[32,64]"}
-    header, line = format_table([row]).splitlines()
+    _header, line = format_table([row]).splitlines()
     assert line.split() == ["0.009278", "211", "0.25", "0.00003", "[32,64]"]
 
 
