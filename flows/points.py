@@ -115,6 +115,12 @@ def run_point(
             if row.get("status") == "done":
                 logger.info("%s: done before, by this sweep's run %s: restored", name, flow_run.id)
                 return {**row, "experiment": name, "ran": "none: done before", "lost_on": ""}
+        if flow_run is not None and flow_run.state and flow_run.state.is_cancelling():
+            # An earlier start's stop, still being carried out by its worker: once it has been
+            # (or after stop_and_wait's bound, if that worker is gone too), the point runs again.
+            logger.info("%s: an earlier stop is cancelling its run %s: waited for, then run again", name, flow_run.id)
+            watch.stop_and_wait(client, flow_run, flow_run.state.message or "cancelled by the stopped sweep")
+            flow_run = None
         if flow_run is not None and flow_run.state and not flow_run.state.is_final():
             logger.info("%s: its run %s is %s: waited for, not started again", name, flow_run.id, flow_run.state.name)
         else:

@@ -38,6 +38,7 @@ HEARTBEAT_SECONDS = 30  # Prefect's shortest heartbeat interval
 HEARTBEAT_EVENT = "prefect.flow-run.heartbeat"
 POLL_SECONDS = 2.0
 SILENCE_CHECK_SECONDS = 10.0  # how often the heartbeats of a running point are read
+PENDING_SECONDS = 30.0  # how long a stopping sweep waits for a point a worker took to start running
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,14 @@ def cancel(client: SyncPrefectClient, run: FlowRun, faults: Faults) -> str:
     (Cancelling, which it carries out); a point no worker took yet, or one on a lost machine,
     is marked Cancelled at once, since nobody is left to carry out a Cancelling."""
     run = client.read_flow_run(run.id)
+    # Pending: a worker took it and is starting its process. A Cancelled set now would not stop
+    # it: the server lets that process move the run from Cancelled to Running, and it trains on,
+    # unwatched (seen in a stopped search whose next trial had just been taken). So it is
+    # cancelled once it runs, which takes seconds; a worker lost meanwhile leaves it Pending.
+    deadline = time.monotonic() + PENDING_SECONDS
+    while run.state and run.state.is_pending() and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS / 4)
+        run = client.read_flow_run(run.id)
     if run.state and run.state.is_final():
         return "finished"
     # Two heartbeats missed is already more than a live machine's lateness: this one is lost.

@@ -6,6 +6,11 @@
 # test's base image, never to the project's Dockerfile.
 set -euo pipefail
 name=$1
+# One build at a time (.ci/run starts one early, in the background; the container tests wait on it
+# here and then find the image made).
+exec 9>"/tmp/fmnist-base-image.lock"
+flock 9
+docker image inspect "$name" >/dev/null 2>&1 && exit 0
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \

@@ -235,8 +235,9 @@ def _experiments_named(team: Team, prefix: str) -> dict[str, dict]:
 
 @pytest.mark.slow
 def test_a_hopeless_trial_is_pruned_before_its_last_epoch(team):
+    # The median needs two finished trials: they run side by side, one per machine, then the third.
     proc = sweep(team, "-S", "train_cnn.learning_rate=0.001,0.002,30", "-S", "train_cnn.epochs=3", "--max-parallel",
-                 "1", "--prune", "median")  # fmt: skip
+                 "2", "--prune", "median")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-4000:]
     table = team.latest_artifact("fmnist-sweep-leaderboard")
     assert [r["status"] for r in table] == ["done", "done", "pruned"], table
@@ -249,9 +250,11 @@ def test_a_hopeless_trial_is_pruned_before_its_last_epoch(team):
 
 @pytest.mark.slow
 def test_a_seeded_tpe_search_stopped_after_two_trials_goes_on_to_its_total(team):
-    """Four trials, two of them before the stop: the four are DVC experiments within the space."""
+    """Four trials, two at a time (one per machine), stopped once two have finished: the two that
+    the stop found just taken by the workers are cancelled, and the four end as DVC experiments
+    within the space."""
     sets = ["train_cnn.learning_rate=tag(log, interval(0.0005, 0.02))", "train_cnn.dense_units=interval(8, 48)"]
-    args = ["--search", "tpe", "--trials", "4", "--seed", "3", "--max-parallel", "1", "--prune", "none",
+    args = ["--search", "tpe", "--trials", "4", "--seed", "3", "--max-parallel", "2", "--prune", "none",
             *(a for item in sets for a in ("-S", item))]  # fmt: skip
     name = sweep_name(team.checkout.run("git", "rev-parse", "HEAD").stdout.strip(), sets, "tpe", 3, "cnn")
     mine = {"tags": {"all_": [f"fmnist-sweep:{name}"]}}
@@ -265,7 +268,7 @@ def test_a_seeded_tpe_search_stopped_after_two_trials_goes_on_to_its_total(team)
         while sum(r["state"]["type"] == "COMPLETED" for r in team.server.flow_runs(**mine)) < 2:
             assert time.monotonic() < deadline and first.poll() is None, "two trials did not finish"
             time.sleep(2)
-        first.send_signal(signal.SIGINT)  # stopped after two trials: the third is cancelled
+        first.send_signal(signal.SIGINT)  # stopped after two trials: the third and fourth are cancelled
         first.wait(180)  # its worker carries the cancellation out: seconds, a minute or two on a busy machine
     finally:
         stop(first)

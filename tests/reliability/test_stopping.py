@@ -64,21 +64,29 @@ def _resumes_and_records(project: Project) -> None:
 
 @pytest.fixture
 def busy_machine():
-    """A core kept busy beside the run (whose training takes the other), as a sweep training on
-    the same machine would."""
-    burners = [subprocess.Popen(["python", "-c", "while True: pass"])]
-    try:
-        yield
-    finally:
-        for burner in burners:
+    """`busy()` keeps a core busy beside the run (whose training takes the other), as a sweep training
+    on the same machine would, until the test ends or `busy(False)`: from just before the moment
+    that matters, so that the burner does not slow the rest of the suite for minutes."""
+    burners: list[subprocess.Popen] = []
+
+    def busy(on: bool = True) -> None:
+        if on:
+            burners.append(subprocess.Popen(["python", "-c", "while True: pass"]))
+            return
+        while burners:
+            burner = burners.pop()
             burner.kill()
             burner.wait()
+
+    try:
+        yield busy
+    finally:
+        busy(False)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
 def test_stopping_the_flow_stops_its_stages(project, tmp_path, sig, request):
-    if sig == signal.SIGKILL:
-        request.getfixturevalue("busy_machine")
+    busy = request.getfixturevalue("busy_machine") if sig == signal.SIGKILL else None
     project.set_params(train_cnn=SLOW_ENOUGH)
     env = {**tool_env(), "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     flow = subprocess.Popen(
@@ -89,6 +97,8 @@ def test_stopping_the_flow_stops_its_stages(project, tmp_path, sig, request):
     output, tree = [], []
     for line in flow.stdout:
         output.append(line)
+        if busy and "checkpoint saved after epoch 1" in line:
+            busy()  # busy from an epoch before the kill to the check that nothing is left
         if "checkpoint saved after epoch 2" in line:
             tree = _tree(flow.pid)  # the run's processes: itself, its work, the Prefect server, DVC, the stage
             assert any("stages.train_cnn" in " ".join(p.cmdline()) for p in tree), tree
@@ -107,6 +117,8 @@ def test_stopping_the_flow_stops_its_stages(project, tmp_path, sig, request):
         time.sleep(0.2)
     assert not _alive(tree), (_alive(tree), text[-3000:])
     assert time.monotonic() - stopped < 30
+    if busy:
+        busy(False)
     if sig != signal.SIGKILL:
         assert flow.returncode == 128 + sig, text[-3000:]
         last = text.strip().splitlines()[-1]

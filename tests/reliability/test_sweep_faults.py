@@ -102,13 +102,16 @@ def test_a_lost_machines_point_runs_again_on_another_and_the_sweep_ends(team, ma
     try:
         wait_for(lambda: "checkpoint saved after epoch 2" in machines.log("machine-a"), 600, "training on machine-a")
         machines.lose("machine-a")
-        lost_at = datetime.now(timezone.utc)
+        lost_at, lost_clock = datetime.now(timezone.utc), time.monotonic()
         output, _ = sweep.communicate(timeout=600)
+        ended = time.monotonic() - lost_clock
     finally:
         stop(sweep)
-    # How long the rerun takes is the machine's speed (it waits for machine-b's own point, then
-    # trains from the start); what the sweep promises is declaring the loss in bounded time (below).
     assert sweep.returncode == 0, output[-4000:]
+    # Both points done within 5 minutes of the loss: the loss declared (below), then the point
+    # trained again from the start on machine-b once its own point is done (about 3 minutes on the
+    # slowest 2-vCPU machine kind, the whole suite running beside it).
+    assert ended < 300, f"the sweep ended {ended:.0f}s after the loss"
     table = team.latest_artifact("fmnist-sweep-leaderboard")
     assert [r["status"] for r in table] == ["done", "done"], table
     (lost,) = [r for r in table if r["lost_on"]]
