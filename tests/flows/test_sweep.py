@@ -15,7 +15,7 @@ import pytest
 
 from flows.leaderboard import format_table, leaderboard, seed_groups, varying_keys
 from flows.sweep import sweep_name
-from tests.flows.servers import Team, make_team, start_worker, stop
+from tests.flows.servers import Team, make_team, running_postgres, running_prefect_server, start_worker, stop
 
 # Two points, one per machine; the grid of two keys and more is tests/flows/test_search.py's.
 GRID = ["-S", "train_cnn.dense_units=16,32"]
@@ -89,20 +89,27 @@ def test_points_that_differ_only_in_seeds_are_grouped():
 
 
 @pytest.fixture(scope="module")
-def team(reproduced, prefect_server, tmp_path_factory):
+def team(reproduced, tmp_path_factory):
     """The fmnist-experiment deployment on a process pool, taken by two workers ("machines")
-    that each run one point at a time, in directories of their own."""
-    team = make_team(reproduced, prefect_server, tmp_path_factory.mktemp("sweep"))
-    team.checkout.run(
-        "prefect", "work-pool", "create", "fmnist-experiments", "--type", "process", "--overwrite", env=team.env
-    )
-    team.checkout.run("prefect", "--no-prompt", "deploy", "--name", "fmnist-experiment", env=team.env)
-    workers = [start_worker(team, "fmnist-experiments", name, "--limit", "1") for name in ("machine-a", "machine-b")]
-    try:
-        yield team
-    finally:
-        for worker in workers:
-            stop(worker)
+    that each run one point at a time, in directories of their own, on a server of their own on
+    PostgreSQL, as a team's is (docs/sweeps.md). On SQLite, shared with the rest of a busy suite,
+    the server once stalled for two minutes ("database is locked"), its heartbeats with it, and the
+    sweep took a live point for lost."""
+    base = tmp_path_factory.mktemp("sweep")
+    with running_postgres() as database, running_prefect_server(base / "prefect", database) as server:
+        team = make_team(reproduced, server, base)
+        team.checkout.run(
+            "prefect", "work-pool", "create", "fmnist-experiments", "--type", "process", "--overwrite", env=team.env
+        )
+        team.checkout.run("prefect", "--no-prompt", "deploy", "--name", "fmnist-experiment", env=team.env)
+        workers = [
+            start_worker(team, "fmnist-experiments", name, "--limit", "1") for name in ("machine-a", "machine-b")
+        ]
+        try:
+            yield team
+        finally:
+            for worker in workers:
+                stop(worker)
 
 
 def sweep(team: Team, *args: str) -> subprocess.CompletedProcess[str]:
