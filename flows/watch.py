@@ -220,7 +220,8 @@ def cancel(client: SyncPrefectClient, run: FlowRun, faults: Faults) -> str:
     # Pending: a worker took it and is starting its process. A Cancelled set now would not stop
     # it: the server lets that process move the run from Cancelled to Running, and it trains on,
     # unwatched (seen in a stopped search whose next trial had just been taken). So it is
-    # cancelled once it runs, which takes seconds; a worker lost meanwhile leaves it Pending.
+    # cancelled once it runs, which takes seconds; one still Pending after PENDING_SECONDS (its
+    # worker lost meanwhile) is marked Cancelled below, as a point nobody took.
     deadline = time.monotonic() + PENDING_SECONDS
     while run.state and run.state.is_pending() and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS / 4)
