@@ -75,12 +75,14 @@ class Project:
             raise AssertionError(f"{' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
         return proc
 
+    def params(self) -> dict[str, Any]:
+        return yaml.safe_load((self.root / "params.yaml").read_text())
+
     def set_params(self, **sections: dict[str, Any]) -> None:
-        path = self.root / "params.yaml"
-        document = yaml.safe_load(path.read_text())
+        document = self.params()
         for section, values in sections.items():
             document[section].update(values)
-        path.write_text(yaml.safe_dump(document, sort_keys=False))
+        (self.root / "params.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
 
     def repro(self, *args: str) -> list[str]:
         """`dvc repro`; returns the stages that ran, in order."""

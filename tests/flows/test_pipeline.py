@@ -90,13 +90,14 @@ SUMMARY = re.compile(r"^\s+([\w-]+)\s+(ran|skipped|restored)\s+[\d.]+s\s+\(from 
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
+def project(tmp_path_factory, prefect_server):
+    """The tiny params, committed, never run; its flow runs go to the session's server (a flow run
+    with no server starts a temporary one of its own: tests/reliability/test_stopping.py's)."""
     require_real_data()
     project = Project(tmp_path_factory.mktemp("flow"))
     project.set_params(**TINY_PARAMS)
     project.commit("tiny params")
-    project.prefect_env = {"PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-home")),
-                           "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}  # fmt: skip
+    project.prefect_env = prefect_server.env
     return project
 
 
@@ -145,19 +146,13 @@ def test_flow_override_reruns_exactly_the_affected_stages(project):
 
 
 @pytest.mark.slow
-def test_flow_force_reruns_everything(project):
-    statuses, _ = run_flow(project, "--force")
-    assert set(statuses) == set(ALL) and set(statuses.values()) == {"ran"}
-    assert project.repro() == []
-
-
-@pytest.mark.slow
 def test_a_failing_stage_fails_the_flow_with_its_error_in_the_log(project):
+    kept = project.params()["train_mlp"]["dropout"]
     project.set_params(train_mlp={"dropout": 1.5})
     try:
         proc = project.run("python", "-m", "flows", "run", env=project.prefect_env, check=False)
     finally:
-        project.set_params(train_mlp={"dropout": TINY_PARAMS.get("train_mlp", {}).get("dropout", 0.3)})
+        project.set_params(train_mlp={"dropout": kept})
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1
     assert "train_mlp.dropout = 1.5 is not allowed" in output
@@ -165,11 +160,13 @@ def test_a_failing_stage_fails_the_flow_with_its_error_in_the_log(project):
 
 
 @pytest.mark.slow
-def test_each_stage_task_run_waits_for_exactly_its_dvc_upstream_stages(project, prefect_server):
+def test_force_reruns_everything_each_stage_task_run_waiting_for_its_dvc_upstream_stages(project, prefect_server):
     """Prefect's graph draws an edge per task input: each stage's task run must name its
     upstream stages' task runs (wait_for), as dvc.yaml's DAG has them, and nothing else."""
     before = datetime.now(timezone.utc).isoformat()
-    project.run("python", "-m", "flows", "run", "--force", env={**project.prefect_env, **prefect_server.env})
+    statuses, _ = run_flow(project, "--force")
+    assert set(statuses) == set(ALL) and set(statuses.values()) == {"ran"}
+    assert project.repro() == []
     # The session's server may hold other tests' pipeline runs (a deployment run, a schedule):
     # this run is the one of this project.
     runs = prefect_server.flow_runs(flows={"name": {"any_": ["fmnist-pipeline"]}}, start_time={"after_": before})

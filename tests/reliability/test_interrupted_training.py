@@ -1,4 +1,5 @@
-"""Kill train-cnn mid-run: nothing looks finished, and the next `dvc repro` resumes."""
+"""Kill train-cnn mid-run: nothing looks finished, and the next `dvc repro` resumes, to the accuracy
+of an uninterrupted run."""
 
 import json
 import os
@@ -67,13 +68,8 @@ def test_killed_training_leaves_nothing_finished_and_resumes(project, sig):
     assert json.loads((root / "dvclive/train_cnn/metrics.json").read_text())["step"] == EPOCHS - 1
     assert not (root / "checkpoints/train_cnn").exists()
     assert "up to date" in project.run("dvc", "status", "train-cnn").stdout
-
-
-def test_resumed_training_reaches_the_accuracy_of_an_uninterrupted_run(project):
-    project.set_params(train_cnn=SLOW_ENOUGH)
-    _start_and_kill_after_epoch_2(project, signal.SIGKILL)
-    project.run("dvc", "repro", "train-cnn")
-    resumed = json.loads((project.root / "dvclive/train_cnn/metrics.json").read_text())["val_accuracy"]
-    project.run("dvc", "repro", "--force", "train-cnn")
-    uninterrupted = json.loads((project.root / "dvclive/train_cnn/metrics.json").read_text())["val_accuracy"]
-    assert abs(resumed - uninterrupted) < 0.05, (resumed, uninterrupted)
+    if sig == signal.SIGKILL:  # the resumed run reaches the accuracy of an uninterrupted one
+        resumed = json.loads((root / "dvclive/train_cnn/metrics.json").read_text())["val_accuracy"]
+        project.run("dvc", "repro", "--force", "train-cnn")
+        uninterrupted = json.loads((root / "dvclive/train_cnn/metrics.json").read_text())["val_accuracy"]
+        assert abs(resumed - uninterrupted) < 0.05, (resumed, uninterrupted)
