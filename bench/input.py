@@ -5,7 +5,8 @@ the training split, each augmentation setting, nothing trained. Run from the pro
     python bench/input.py [--epochs 3] [--root DIR]
 
 `--root`: take `stages/` from another checkout (a `git worktree` of an older commit) to compare
-two versions of the pipeline on one machine, one after the other, the training data read here.
+two versions of the pipeline on one machine, in turns. That checkout's data/processed is read (a
+symlink to this one's will do).
 """
 
 from __future__ import annotations
