@@ -28,7 +28,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
     FlowRunFilterTags,
 )
-from prefect.client.schemas.objects import TERMINAL_STATES, FlowRun
+from prefect.client.schemas.objects import TERMINAL_STATES, FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
 from prefect.exceptions import PrefectHTTPStatusError
@@ -221,7 +221,7 @@ def cancel(client: SyncPrefectClient, run: FlowRun, faults: Faults) -> str:
     # it: the server lets that process move the run from Cancelled to Running, and it trains on,
     # unwatched (seen in a stopped search whose next trial had just been taken). So it is
     # cancelled once it runs, which takes seconds; one still Pending after PENDING_SECONDS (its
-    # worker lost meanwhile) is marked Cancelled below, as a point nobody took.
+    # worker lost meanwhile) is marked Cancelled below.
     deadline = time.monotonic() + PENDING_SECONDS
     while run.state and run.state.is_pending() and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS / 4)
@@ -232,10 +232,39 @@ def cancel(client: SyncPrefectClient, run: FlowRun, faults: Faults) -> str:
     if run.state and run.state.is_running() and silent_for(client, run) <= 2 * HEARTBEAT_SECONDS + POLL_SECONDS:
         client.set_flow_run_state(run.id, Cancelling(), force=True)
         return "cancelled"
-    lost = bool(run.state and run.state.is_running())
-    message = "its machine was lost; cancelled by the stopped sweep" if lost else "cancelled by the stopped sweep"
-    client.set_flow_run_state(run.id, Cancelled(message=message), force=True)
-    return "lost, marked cancelled" if lost else "cancelled before it started"
+    if run.state and run.state.is_running():
+        client.set_flow_run_state(run.id, Cancelled(message="its machine was lost; cancelled by the stopped sweep"),
+                                  force=True)  # fmt: skip
+        return "lost, marked cancelled"
+    if run.state and run.state.is_pending():  # its worker was lost while it started the point
+        client.set_flow_run_state(run.id, Cancelled(message="cancelled by the stopped sweep"), force=True)
+        return "cancelled before it started"
+    return cancel_unstarted(client, run)
+
+
+def cancel_unstarted(client: SyncPrefectClient, run: FlowRun) -> str:
+    """Mark Cancelled a point that `run` (as last read) shows no worker has taken yet.
+
+    A worker may take it between that read and this write (Prefect has no compare-and-set of a
+    state): the forced Cancelled then lands on its Pending, and the process the worker starts moves
+    the run on from Cancelled to Running. That shows in the run's states, a Pending just before
+    this Cancelled; the point is then cancelled as a running one once its process runs it (seen in
+    a stopped search whose next two trials had been created a moment before the stop)."""
+    client.set_flow_run_state(run.id, Cancelled(message="cancelled by the stopped sweep"), force=True)
+    states = [state.type for state in client.read_flow_run_states(run.id)]  # oldest first
+    mine = len(states) - 1 - states[::-1].index(StateType.CANCELLED)  # its process may have moved on since
+    if mine == 0 or states[mine - 1] != StateType.PENDING:
+        return "cancelled before it started"
+    deadline = time.monotonic() + PENDING_SECONDS
+    while time.monotonic() < deadline:
+        run = client.read_flow_run(run.id)
+        if run.state and run.state.is_running():
+            client.set_flow_run_state(run.id, Cancelling(), force=True)
+            return "cancelled"
+        if run.state and run.state.is_final() and not run.state.is_cancelled():
+            return "finished"
+        time.sleep(POLL_SECONDS / 4)
+    return "cancelled before it started"  # its process never ran it (its worker lost meanwhile)
 
 
 def online_workers(client: SyncPrefectClient, pool: str) -> list[str]:

@@ -12,20 +12,15 @@ import psutil
 import pytest
 
 from tests.flows.servers import stop
-from tests.helpers import TINY_PARAMS, Project, require_real_data, wait_for
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
+def project(reproduced, tmp_path_factory):
     """A tiny, already reproduced project: scheduled runs find it up to date and finish fast."""
-    require_real_data()
-    project = Project(tmp_path_factory.mktemp("scheduled"))
-    project.set_params(**TINY_PARAMS)
-    project.repro()
-    project.commit("tiny pipeline")
-    return project
+    return reproduced.copy_to(tmp_path_factory.mktemp("scheduled") / "project")
 
 
 def test_served_interval_schedule_runs_the_flow(project, prefect_server, tmp_path):

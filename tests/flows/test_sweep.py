@@ -267,9 +267,11 @@ def test_a_seeded_tpe_search_stopped_after_two_trials_goes_on_to_its_total(team)
     mine = {"tags": {"all_": [f"fmnist-sweep:{name}"]}}
     # SIGINT as a terminal's Ctrl-C sends it: a suite started in the background (`&`) passes its
     # children SIGINT ignored, and the sweep would run on through it.
-    first = subprocess.Popen(["python", "-m", "flows", "sweep", *args], cwd=team.checkout.root, env=team.env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip  # noqa: PLW1509
+    log = team.base / "tpe-stopped.log"
+    with log.open("w") as out:
+        first = subprocess.Popen(["python", "-m", "flows", "sweep", *args], cwd=team.checkout.root, env=team.env,
+                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip  # noqa: PLW1509
     try:
         deadline = time.monotonic() + 900
         while sum(r["state"]["type"] == "COMPLETED" for r in team.server.flow_runs(**mine)) < 2:
@@ -286,7 +288,10 @@ def test_a_seeded_tpe_search_stopped_after_two_trials_goes_on_to_its_total(team)
     assert len(table) == 4 and {r["status"] for r in table} == {"done"}, table
     assert sum(r["ran"] == "none: done before" for r in table) == 2  # told to the search again, not trained
     started = team.server.flow_runs(start_time={"after_": after}, **mine)
-    assert len(started) == 2  # only the last two trials ran
+    # Only the last two trials ran: none that the stop cancelled went on (the stopped sweep's last line
+    # says how it left each).
+    assert len(started) == 2, ([(r["name"], r["state"]["type"]) for r in team.server.flow_runs(**mine)],
+                               log.read_text().strip().splitlines()[-1:])  # fmt: skip
     objective = [r["cnn_val_accuracy"] for r in table]
     assert objective == sorted(objective, reverse=True)  # ranked by validation accuracy, test figures beside
     found = _experiments_named(team, name)

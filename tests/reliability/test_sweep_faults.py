@@ -1,7 +1,7 @@
 """Sweeps that survive what a team's machines do: a worker's machine lost mid-training (the whole
 process tree SIGKILLed at once), a sweep stopped while a point is lost, the sweep process killed and
-started again, the Prefect server killed and restarted. On a Prefect server on PostgreSQL (a team's
-server), with two process workers standing for two machines."""
+started again, the Prefect server killed and restarted, then killed for longer. On a Prefect server
+on PostgreSQL (a team's server), with two process workers standing for two machines."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ pytestmark = pytest.mark.slow
 # Some seconds an epoch on the tiny data: a point is still training when the test strikes (after
 # its second epoch at the latest), and a lost one trained again elsewhere costs minutes, not ten.
 SLOW_ENOUGH = {"epochs": 6, "patience": 6, "filters": [16, 32], "dense_units": 64}
-# Where the server goes away, twice the epochs: the points are still training when it is back,
-# whatever the machine's speed.
-TRAINING_THROUGH_AN_OUTAGE = ("-S", "train_cnn.epochs=12", "-S", "train_cnn.patience=12")
+# Where the server goes away twice, more epochs: the points are still training when it goes away
+# the second time, more than a minute after the first, whatever the machine's speed.
+TRAINING_THROUGH_AN_OUTAGE = ("-S", "train_cnn.epochs=20", "-S", "train_cnn.patience=20")
 MACHINES = ("machine-a", "machine-b")
 
 
@@ -177,26 +177,22 @@ def test_a_killed_sweep_started_again_waits_for_its_running_points(team, machine
     assert [r["status"] for r in table] == ["done", "done"]
 
 
-def test_a_server_restart_during_a_sweep_costs_nothing(team, machines):
-    sweep = start_sweep(team, "-S", "train_cnn.seed=7,8", *TRAINING_THROUGH_AN_OUTAGE, "--max-parallel", "2")
+def test_a_server_restart_costs_a_sweep_nothing_and_a_long_outage_ends_it_in_one_line_to_resume(team, machines):
+    """The server killed and started again within --api-outage: the sweep rides it out. Killed
+    again for longer: the sweep ends in one line, and the same sweep started again resumes."""
+    args = ("-S", "train_cnn.seed=7,8", *TRAINING_THROUGH_AN_OUTAGE, "--max-parallel", "2", "--api-outage", "60")
+    sweep = start_sweep(team, *args)
     try:
         wait_for(lambda: running_on(team, (7, 8), 2), 600, "two points running")
         team.server.kill()
-        time.sleep(15)
-        team.server.start()
-        output, _ = sweep.communicate(timeout=600)
-    finally:
-        stop(sweep)
-    assert sweep.returncode == 0, output[-4000:]
-    assert [r["status"] for r in team.latest_artifact("fmnist-sweep-leaderboard")] == ["done", "done"]
-
-
-def test_a_long_outage_ends_the_sweep_in_one_line_and_starting_it_again_resumes(team, machines):
-    args = ("-S", "train_cnn.seed=9,10", *TRAINING_THROUGH_AN_OUTAGE, "--max-parallel", "2", "--api-outage", "20")
-    sweep = start_sweep(team, *args)
-    try:
-        wait_for(lambda: running_on(team, (9, 10), 2), 600, "two points running")
-        team.server.kill()
+        killed = time.monotonic()
+        time.sleep(2)
+        team.server.start()  # back within --api-outage, even on a busy machine (a start takes 10-30 s)
+        # Past --api-outage since the kill, and the sweep goes on: it counts only the seconds unanswered.
+        time.sleep(max(0.0, killed + 65 - time.monotonic()))
+        assert sweep.poll() is None, f"a restart ended the sweep: {sweep.communicate()[0][-3000:]}"
+        assert running_on(team, (7, 8), 2), point_runs(team, (7, 8))
+        team.server.kill()  # now for longer than --api-outage
         output, _ = sweep.communicate(timeout=300)
     finally:
         stop(sweep)
