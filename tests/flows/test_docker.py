@@ -44,9 +44,18 @@ def image() -> str:
     """The project's Dockerfile built on a debootstrapped Debian (no image registry here). Under CI
     the build started with the run (.ci/run): this waits for it and finds its layers cached."""
     require_docker()
-    build = subprocess.run(["bash", str(PROJECT / "tests/containers/project_image.sh"), BASE_IMAGE, IMAGE],
-                           capture_output=True, text=True, timeout=1800)  # fmt: skip
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    # A session of its own: stopped on a timeout (or a stopped suite) with debootstrap and `docker
+    # build` under it, not the script alone.
+    script = PROJECT / "tests/containers/project_image.sh"
+    build = subprocess.Popen(["bash", str(script), BASE_IMAGE, IMAGE], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    try:
+        output, _ = build.communicate(timeout=1800)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the test images were not built within 1800 s (tests/containers/project_image.sh)")
+    finally:
+        stop(build)
+    assert build.returncode == 0, output[-6000:]
     return IMAGE
 
 
