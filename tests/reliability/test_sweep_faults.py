@@ -191,7 +191,7 @@ def test_a_server_restart_costs_a_sweep_nothing_and_a_long_outage_ends_it_in_one
         # Past --api-outage since the kill, and the sweep goes on: it counts only the seconds unanswered.
         time.sleep(max(0.0, killed + 65 - time.monotonic()))
         assert sweep.poll() is None, f"a restart ended the sweep: {sweep.communicate()[0][-3000:]}"
-        assert running_on(team, (7, 8), 2), point_runs(team, (7, 8))
+        wait_for(lambda: running_on(team, (7, 8), 2), 120, "the two points running after the restart")
         team.server.kill()  # now for longer than --api-outage
         output, _ = sweep.communicate(timeout=300)
     finally:
