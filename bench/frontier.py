@@ -26,11 +26,12 @@ from stages.lib.files import load_arrays
 from stages.lib.images import TTA
 from stages.lib.tf_runtime import cpu_has_bfloat16
 from stages.lib.training import summarize, train
-from stages.train_cnn import CNNParams, build_cnn
+from stages.train_cnn import CNNParams, build_cnn, whiten_patches
 from stages.train_mlp import MLPParams, build_mlp
 
 log = logging.getLogger("bench.frontier")
 MODELS = {"mlp": (build_mlp, MLPParams), "cnn": (build_cnn, CNNParams)}
+ADAPT = {"cnn": whiten_patches}  # what a new model takes from the training images (train(adapt=...))
 RECORD = Path(__file__).with_name("frontier.jsonl")
 PLOT = Path(__file__).with_name("frontier.png")
 
@@ -56,7 +57,7 @@ def run(model: str, overrides: list[str], name: str) -> dict:
     p = params.validate(f"train_{model}", section, schema)
     train_split, val_split = load_arrays(paths.TRAIN), load_arrays(paths.VAL)
     cpu = time.process_time()
-    trained, history = train(build, train_split, val_split, p)
+    trained, history = train(build, train_split, val_split, p, adapt=ADAPT.get(model))
     cpu_seconds = time.process_time() - cpu
     summary = summarize(trained, history)
     # Test-time augmentation, scored on the validation split (choosing it is tuning too).

@@ -18,7 +18,7 @@ from stages.lib.checkpoint import Checkpoint, Progress, fingerprint
 from stages.lib.dataset import TrainingInput, make_dataset
 from stages.lib.eta import Eta
 from stages.lib.files import load_arrays, write_bytes
-from stages.lib.layers import with_precision
+from stages.lib.layers import plain, with_precision
 from stages.lib.live import HISTORY_COLUMNS, TrainingLive, log_epoch
 from stages.lib.modelfile import model_about, model_bytes
 from stages.lib.tf_runtime import cpu_has_bfloat16, keras, seed_everything
@@ -32,15 +32,21 @@ class TrainParams(params.Section):
     epochs: params.integer(1)
     """Passes over the training split at most."""
     batch_size: params.integer(1, 65536)
+    optimizer: params.choice("adam", "nesterov")
+    """adam: Adam (AdamW with weight_decay); nesterov: SGD with Nesterov momentum 0.9 (with
+    weight_decay, decoupled as AdamW's)."""
     learning_rate: params.number(0, exclusive="min")
-    """Adam's (or AdamW's) learning rate; the peak of the cosine schedule. Any positive number:
-    a hopeless one is for a search to prune."""
+    """The optimizer's learning rate; the peak of a schedule. Any positive number: a hopeless one
+    is for a search to prune."""
     seed: params.integer(0)
     """Seeds the weights, the shuffling and the augmentation: same params, same model."""
     patience: params.integer(1)
     """Epochs without a better val_accuracy before stopping (the best epoch is kept)."""
-    lr_schedule: params.choice("constant", "cosine")
-    """constant, or cosine: decays to 0 over `epochs`."""
+    lr_schedule: params.choice("constant", "cosine", "triangular")
+    """constant; cosine: decays to 0 over `epochs`; triangular: down to 0 in a straight line."""
+    warmup: params.number(0, 1, exclusive="max")
+    """The fraction of the steps over which the learning rate first rises from 0 to its peak in a
+    straight line (cosine and triangular); 0 = none."""
     augment_flip: params.choice("none", "random", "alternate")
     """Left-right flips while training: none; random (each image, each epoch, a coin); alternate
     (a fixed random half of the images in even epochs, the other half in odd ones)."""
@@ -121,17 +127,51 @@ class _EpochLoop(keras.callbacks.Callback):
             self.model.set_weights(self.progress.best_weights)
 
 
-def _compile(model: keras.Model, p: dict[str, Any], steps_per_epoch: int) -> None:
-    """Adam (AdamW with weight decay) on logits, with the schedule, label smoothing and weight
-    average of `p`."""
-    learning_rate = p["learning_rate"]
+def learning_rate(p: dict[str, Any], steps_per_epoch: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The learning rate of `p`: a number, or a schedule over the run's steps."""
+    if p["lr_schedule"] == "constant":
+        return p["learning_rate"]
+    steps = p["epochs"] * steps_per_epoch
+    rise = round(p["warmup"] * steps)
+    if p["lr_schedule"] == "cosine" and rise:
+        return keras.optimizers.schedules.CosineDecay(
+            0.0, decay_steps=steps - rise, warmup_target=p["learning_rate"], warmup_steps=rise
+        )
     if p["lr_schedule"] == "cosine":
-        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=p["epochs"] * steps_per_epoch)
+        return keras.optimizers.schedules.CosineDecay(p["learning_rate"], decay_steps=steps)
+    return Triangle(p["learning_rate"], steps, rise)
+
+
+@keras.saving.register_keras_serializable(package="fmnist")
+class Triangle(keras.optimizers.schedules.LearningRateSchedule):
+    """From 0 up to `peak` in a straight line over the first `rise` steps, then down to 0 at `steps`:
+    the fast-training recipes' schedule (airbench, Page's ResNet-9)."""
+
+    def __init__(self, peak: float, steps: int, rise: int):
+        self.peak, self.steps, self.rise = peak, steps, rise
+
+    def __call__(self, step: Any) -> Any:
+        step = keras.ops.cast(step, "float32")
+        up = step / max(self.rise, 1)
+        down = (self.steps - step) / max(self.steps - self.rise, 1)
+        return self.peak * keras.ops.clip(keras.ops.minimum(up, down) if self.rise else down, 0.0, 1.0)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"peak": self.peak, "steps": self.steps, "rise": self.rise}
+
+
+def compile_model(model: keras.Model, p: dict[str, Any], steps_per_epoch: int) -> None:
+    """The optimizer of `p` on logits, with its schedule, weight decay, label smoothing and
+    weight average."""
+    rate = learning_rate(p, steps_per_epoch)
     average = {"use_ema": True, "ema_momentum": p["ema"]} if p["ema"] else {}
-    if p["weight_decay"]:
-        optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=p["weight_decay"], **average)
+    decay = {"weight_decay": p["weight_decay"]} if p["weight_decay"] else {}
+    if p["optimizer"] == "nesterov":
+        optimizer = keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, **decay, **average)
+    elif p["weight_decay"]:
+        optimizer = keras.optimizers.AdamW(rate, **decay, **average)
     else:
-        optimizer = keras.optimizers.Adam(learning_rate, **average)
+        optimizer = keras.optimizers.Adam(rate, **average)
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=p["label_smoothing"]),
@@ -150,10 +190,12 @@ def train(
     checkpoint: Checkpoint | None = None,
     live: Live | None = None,
     eta: Eta | None = None,
+    adapt: Callable[[keras.Model, np.ndarray], None] | None = None,
 ) -> tuple[keras.Model, list[dict[str, float]]]:
     """Build and fit a model, stopping early on validation accuracy and returning the best epoch's
     weights; resumes from `checkpoint` when it holds an unfinished run. Each epoch is logged to
-    `live` as it ends.
+    `live` as it ends. `adapt(model, images)` sets what a new model takes from the training
+    images before it trains (the CNN's whitening stem).
 
     Each epoch's line says how long is left (`eta`).
 
@@ -172,7 +214,9 @@ def train(
             log_epoch(live, row)
     else:
         progress = Progress()
-        _compile(model, p, steps_per_epoch)
+        if adapt:
+            adapt(model, train[0])
+        compile_model(model, p, steps_per_epoch)
     loop = _EpochLoop(p, progress, log_lines=not progress_bar, checkpoint=checkpoint, live=live, eta=eta)
     if loop.finished:  # killed after its last epoch was checkpointed
         model.set_weights(progress.best_weights)
@@ -204,7 +248,12 @@ def summarize(model: keras.Model, history: list[dict[str, float]]) -> dict[str, 
     }
 
 
-def train_stage(name: str, build: Callable[[dict[str, Any]], keras.Model], schema: type[params.Section]) -> None:
+def train_stage(
+    name: str,
+    build: Callable[[dict[str, Any]], keras.Model],
+    schema: type[params.Section],
+    adapt: Callable[[keras.Model, np.ndarray], None] | None = None,
+) -> None:
     """The main of train-<name>: validate params, train on train/val logging each epoch to
     DVCLive, write the model and the final summary."""
     p = params.load(f"train_{name}", schema)
@@ -215,12 +264,13 @@ def train_stage(name: str, build: Callable[[dict[str, Any]], keras.Model], schem
     live = TrainingLive(paths.live_dir(name))
     eta = Eta(f"train-{name}", p["epochs"])
     model, history = train(
-        build, train_split, val_split, p, progress_bar=sys.stdout.isatty(), checkpoint=checkpoint, live=live, eta=eta
-    )
+        build, train_split, val_split, p, progress_bar=sys.stdout.isatty(), checkpoint=checkpoint, live=live, eta=eta,
+        adapt=adapt,
+    )  # fmt: skip
     summary = summarize(model, history)
     # The model first: a run that cannot write it leaves the last epoch's live summary, never a
     # finished run's summary beside a missing or older model.
-    write_bytes(paths.model_file(name), model_bytes(model, paths.model_file(name), model_about()))
+    write_bytes(paths.model_file(name), model_bytes(plain(model), paths.model_file(name), model_about()))
     live.summary = {"step": len(history) - 1, **summary}
     live.end()
     checkpoint.remove()
