@@ -6,15 +6,18 @@ from functools import cache
 
 from stages.lib.training import train
 from stages.preprocess import normalize
+from stages.train_cnn import whiten_patches
 from tests.conftest import synthetic_split
 
 COMMON = {
     "epochs": 2,
     "batch_size": 32,
+    "optimizer": "adam",
     "learning_rate": 0.003,
     "seed": 7,
     "patience": 3,
     "lr_schedule": "constant",
+    "warmup": 0.0,
     "augment_flip": "none",
     "augment_translate": 0,
     "ema": 0.0,
@@ -28,8 +31,8 @@ COMMON = {
 MLP = {**COMMON, "hidden_units": [32], "dropout": 0.1}
 
 
-CNN = {**COMMON, "filters": [4, 8], "convs_per_block": 1, "kernel_size": 3, "batch_norm": True,
-       "conv_dropout": 0.1, "dense_units": 16, "dense_dropout": 0.2}  # fmt: skip
+CNN = {**COMMON, "stem": "none", "filters": [4, 8], "convs_per_block": 1, "kernel_size": 3, "batch_norm": True,
+       "bn_momentum": 0.99, "conv_dropout": 0.1, "dense_units": 16, "dense_dropout": 0.2}  # fmt: skip
 
 
 @cache
@@ -42,4 +45,4 @@ def tiny_splits():
 
 
 def train_once(build, p, checkpoint=None, live=None):
-    return train(build, *tiny_splits(), p, checkpoint=checkpoint, live=live)
+    return train(build, *tiny_splits(), p, checkpoint=checkpoint, live=live, adapt=whiten_patches)

@@ -11,9 +11,10 @@ from stages.train_mlp import MLPParams
 from tests.helpers import PROJECT
 
 GOOD_MLP = {
-    "epochs": 3, "batch_size": 32, "learning_rate": 0.001, "seed": 0, "patience": 2,
-    "lr_schedule": "constant", "augment_flip": "none", "augment_translate": 0, "steps_per_execution": 1, "ema": 0.0,
-    "label_smoothing": 0.0, "weight_decay": 0.0, "precision": "float32", "hidden_units": [64], "dropout": 0.2,
+    "epochs": 3, "batch_size": 32, "optimizer": "adam", "learning_rate": 0.001, "seed": 0, "patience": 2,
+    "lr_schedule": "constant", "warmup": 0.0, "augment_flip": "none", "augment_translate": 0,
+    "steps_per_execution": 1, "ema": 0.0, "label_smoothing": 0.0, "weight_decay": 0.0, "precision": "float32",
+    "hidden_units": [64], "dropout": 0.2,
 }  # fmt: skip
 
 
@@ -39,7 +40,7 @@ def test_valid_section_passes_and_normalises_numbers():
         ({"augment_flip": "yes"}, "augment_flip = 'yes' is not allowed; expected one of 'none', 'random', 'alternate'"),
         ({"augment_translate": 5}, "train_mlp.augment_translate = 5 is not allowed; expected an integer from 0 to 4"),
         ({"ema": 1.0}, "train_mlp.ema = 1.0 is not allowed; expected a number >= 0 and < 1"),
-        ({"lr_schedule": "step"}, "lr_schedule = 'step' is not allowed; expected one of 'constant', 'cosine'"),
+        ({"lr_schedule": "step"}, "lr_schedule = 'step' is not allowed; expected one of 'constant', 'cosine', 't"),
         ({"precision": "bf16"}, "precision = 'bf16' is not allowed; expected one of 'float32', 'mixed_bfloat16'"),
         ({"hidden_units": [64, -1]}, "train_mlp.hidden_units = [64, -1] is not allowed"),
     ],
@@ -70,7 +71,8 @@ def test_missing_key_is_named():
 
 def test_cnn_rejects_more_pooling_blocks_than_the_image_allows():
     good = {**GOOD_MLP, "filters": [8, 16], "convs_per_block": 1, "kernel_size": 3, "batch_norm": True,
-            "conv_dropout": 0.1, "dense_units": 16, "dense_dropout": 0.1}  # fmt: skip
+            "bn_momentum": 0.99, "stem": "none", "conv_dropout": 0.1, "dense_units": 16,
+            "dense_dropout": 0.1}  # fmt: skip
     del good["hidden_units"], good["dropout"]
     validate("train_cnn", good, CNNParams)
     with pytest.raises(ParamsError, match="train_cnn.filters = .* a list of 1 to 4"):
@@ -79,7 +81,8 @@ def test_cnn_rejects_more_pooling_blocks_than_the_image_allows():
 
 def test_cnn_convs_per_block_is_one_count_or_one_per_block():
     good = {**GOOD_MLP, "filters": [8, 16], "convs_per_block": [1, 2], "kernel_size": 3, "batch_norm": True,
-            "conv_dropout": 0.1, "dense_units": 16, "dense_dropout": 0.1}  # fmt: skip
+            "bn_momentum": 0.99, "stem": "none", "conv_dropout": 0.1, "dense_units": 16,
+            "dense_dropout": 0.1}  # fmt: skip
     del good["hidden_units"], good["dropout"]
     assert validate("train_cnn", good, CNNParams)["convs_per_block"] == [1, 2]
     with pytest.raises(ParamsError, match=r"train_cnn: convs_per_block = \[1, 2, 2\] has 3 entries but filters"):

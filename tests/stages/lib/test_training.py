@@ -4,19 +4,30 @@ import numpy as np
 import pytest
 
 from stages.lib.modelfile import save_model
-from stages.lib.training import summarize
-from stages.train_cnn import build_cnn
+from stages.lib.training import learning_rate, summarize
+from stages.train_cnn import WHITENING, build_cnn, whiten_patches
 from stages.train_mlp import build_mlp
 from tests.stages.tiny import CNN, MLP, tiny_splits, train_once
 
 AUGMENTED_CNN = {**CNN, "lr_schedule": "cosine", "augment_flip": "alternate", "augment_translate": 2, "ema": 0.9}
 BFLOAT16_CNN = {**AUGMENTED_CNN, "precision": "mixed_bfloat16"}
+# The fast-training recipe's levers: a whitened patches stem, Nesterov SGD on a triangular schedule,
+# fast batch-norm statistics under a weight average, label smoothing.
+RECIPE_CNN = {**CNN, "stem": "whitened_patches", "optimizer": "nesterov", "learning_rate": 0.05,
+              "lr_schedule": "triangular", "warmup": 0.3, "bn_momentum": 0.6, "ema": 0.9,
+              "label_smoothing": 0.1}  # fmt: skip
 
 
 @pytest.mark.parametrize(
     ("build", "p"),
-    [(build_mlp, MLP), (build_cnn, CNN), (build_cnn, AUGMENTED_CNN), (build_cnn, BFLOAT16_CNN)],
-    ids=["mlp", "cnn", "cnn-augmented-cosine-ema", "cnn-mixed-bfloat16"],
+    [
+        (build_mlp, MLP),
+        (build_cnn, CNN),
+        (build_cnn, AUGMENTED_CNN),
+        (build_cnn, BFLOAT16_CNN),
+        (build_cnn, RECIPE_CNN),
+    ],
+    ids=["mlp", "cnn", "cnn-augmented-cosine-ema", "cnn-mixed-bfloat16", "cnn-recipe"],
 )
 def test_same_params_give_the_same_model(build, p):
     model_a, history_a = train_once(build, p)
@@ -26,6 +37,32 @@ def test_same_params_give_the_same_model(build, p):
     strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]  # noqa: E731
     assert strip(history_a) == strip(history_b)
     assert [row["epoch"] for row in history_a] == [1, 2]
+
+
+def test_schedules_rise_over_the_warmup_and_end_at_zero():
+    steps_per_epoch = 10
+    triangle = learning_rate({**CNN, "lr_schedule": "triangular", "warmup": 0.25, "learning_rate": 0.4, "epochs": 4},
+                             steps_per_epoch)  # fmt: skip
+    assert [float(triangle(step)) for step in (0, 5, 10, 25, 40)] == pytest.approx([0, 0.2, 0.4, 0.2, 0])
+    cosine = learning_rate({**CNN, "lr_schedule": "cosine", "warmup": 0.5, "learning_rate": 0.4, "epochs": 2},
+                           steps_per_epoch)  # fmt: skip
+    assert [float(cosine(step)) for step in (0, 5, 10, 15, 20)] == pytest.approx([0, 0.2, 0.4, 0.2, 0], abs=1e-6)
+    assert learning_rate({**CNN, "lr_schedule": "constant", "learning_rate": 0.4}, steps_per_epoch) == 0.4
+
+
+def test_the_whitened_stem_decorrelates_the_training_patches():
+    p = {**CNN, "stem": "whitened_patches"}
+    model = build_cnn(p)
+    x = tiny_splits()[0][0]
+    x = (x - x.mean()) / x.std()  # standardised, as preprocess makes the real images
+    whiten_patches(model, x)
+    patches = x.reshape(-1, 14, 2, 14, 2).transpose(0, 1, 3, 2, 4).reshape(-1, 4)
+    kernel = model.get_layer(WHITENING).get_weights()[0].reshape(4, 8)
+    covariance = np.cov(patches @ kernel[:, :4], rowvar=False)  # one sign of each direction
+    # Uncorrelated, each of variance eigenvalue / (eigenvalue + epsilon): near 1.
+    np.testing.assert_allclose(covariance - np.diag(np.diag(covariance)), 0, atol=1e-4)
+    assert all(0.8 < variance <= 1 for variance in np.diag(covariance))
+    assert not model.get_layer(WHITENING).trainable
 
 
 def test_training_learns_the_synthetic_classes():
