@@ -29,7 +29,7 @@ def main() -> None:
     os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="bench-prefect-"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.pop("PREFECT_API_URL", None)  # Prefect's ephemeral server, as `fmnist-flow run` without setup
-    from flows.pipeline import fmnist_pipeline  # after the environment above: Prefect reads it on import
+    from flows.pipeline.flow import fmnist_pipeline  # after the environment above: Prefect reads it on import
 
     walls, rows = {}, {}
     for jobs in (1, args.jobs):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flows.leaderboard import format_table  # noqa: E402
+from flows.sweep.leaderboard import format_table  # noqa: E402
 from tests.flows.servers import make_team, running_prefect_server, start_worker, stop, stop_on_sigterm  # noqa: E402
 from tests.helpers import DEBIAN_DATA, Project  # noqa: E402
 

@@ -1,5 +1,5 @@
 """`python -m flows ...` is `fmnist-flow ...`."""
 
-from flows.cli import main
+from flows.cli.main import main
 
 main()

@@ -89,6 +89,12 @@ def reproduced(tmp_path_factory, worker_id) -> Project:
     return Project.existing(root)
 
 
+@pytest.fixture
+def project(reproduced, tmp_path) -> Project:
+    """A copy of the session's tiny reproduced project, for a test to run things in or damage."""
+    return reproduced.copy_to(tmp_path / "project")
+
+
 # The modules that take longest (minutes each, measured with --durations on a 2-vCPU machine),
 # longest first. xdist's loadscope hands each worker two modules to start with and then one more
 # as it frees up, in collection order (pyproject.toml turns off its reordering by test count): the

@@ -22,13 +22,13 @@ import numpy as np
 from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
 
 from stages.lib import paths
-from stages.lib.checkout import project_root
 from stages.lib.files import read_json
 from stages.lib.idx import CLASS_NAMES
 from stages.lib.images import apply_normalization
 from stages.lib.modelfile import load_model, read_model_about
 from stages.lib.scoring import softmax
 from stages.lib.stage import StageError, run_main
+from tools.checkout import project_root
 
 SIZE = 28
 # Pixels within this distance of the ground colour count as ground when trimming: JPEG noise
@@ -232,7 +232,8 @@ def main(argv: list[str] | None = None) -> None:
         model = paths.in_checkout(paths.model_file(args.model), root)
         if not model.exists():  # before reading any image: the likeliest mistake
             path = model.relative_to(root)
-            raise StageError(f"{path} is missing: run `dvc repro train-{args.model}` (or `dvc pull {path}`)")
+            stage = paths.training_stage(args.model)
+            raise StageError(f"{path} is missing: run `dvc repro {stage}` (or `dvc pull {path}`)")
     name = model.stem if args.model_file else args.model
     predictions = predict(args.images, name, args.top, root, args.max_pixels, model_file=model)
     sys.stdout.write(render_json(predictions) if args.json else render_text(predictions))

@@ -23,7 +23,7 @@ import yaml
 from stages.lib import paths
 
 RECORDED = "FMNIST_RECORDED_SECONDS"
-TRAINING = {f"train-{name}": name for name in paths.MODELS}
+TRAINING = {paths.training_stage(name): name for name in paths.MODELS}
 
 
 def recorded(root: Path = paths.ROOT) -> dict[str, dict[str, float]]:
@@ -67,7 +67,7 @@ def still_to_run(stage: str, root: Path = paths.ROOT) -> list[str]:
         if other == stage:
             continue
         record = lock.get(other, {})
-        section = f"train_{name}"
+        section = paths.training_section(name)
         stale = record.get("params", {}).get("params.yaml", {}).get(section) != current.get(section)
         stale = stale or not paths.in_checkout(paths.model_file(name), root).exists()
         for dep in record.get("deps", []) if not stale else []:
@@ -84,7 +84,7 @@ def planned_epochs(root: Path = paths.ROOT) -> dict[str, int]:
     """The epochs params.yaml asks of each training stage (early stopping may end one sooner)."""
     try:
         current = yaml.safe_load((root / "params.yaml").read_text())
-        return {stage: int(current[f"train_{name}"]["epochs"]) for stage, name in TRAINING.items()}
+        return {stage: int(current[paths.training_section(name)]["epochs"]) for stage, name in TRAINING.items()}
     except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
         return {}
 

@@ -93,7 +93,7 @@ def load_model(path: Path) -> Any:
     # TensorFlow starts only here: reading a file's metadata (predict checking its inputs) needs none.
     from stages.lib.tf_runtime import keras
 
-    stage = f"train-{path.stem}"
+    stage = paths.training_stage(path.stem)
     if not path.exists():
         raise StageError(f"{display_path(path)} is missing: run `dvc repro {stage}`")
     try:

@@ -26,6 +26,16 @@ CHECKPOINTS_DIR = ROOT / "checkpoints"
 MODELS = ("mlp", "cnn")
 
 
+def training_stage(name: str) -> str:
+    """`train-<name>`: the dvc.yaml stage (and the Prefect task) that trains the model `name`."""
+    return f"train-{name}"
+
+
+def training_section(name: str) -> str:
+    """`train_<name>`: the params.yaml section of `train-<name>`, its module and its DVCLive directory."""
+    return f"train_{name}"
+
+
 def model_file(name: str) -> Path:
     """`models/<name>.keras`, written by `train-<name>`."""
     return MODELS_DIR / f"{name}.keras"
@@ -38,7 +48,7 @@ def predictions_key(name: str) -> str:
 
 def live_dir(name: str) -> Path:
     """DVCLive's directory of `train-<name>`: metrics.json and plots/metrics/<metric>.tsv."""
-    return ROOT / "dvclive" / f"train_{name}"
+    return ROOT / "dvclive" / training_section(name)
 
 
 def training_metrics_file(name: str) -> Path:

@@ -256,13 +256,14 @@ def train_stage(
 ) -> None:
     """The main of train-<name>: validate params, train on train/val logging each epoch to
     DVCLive, write the model and the final summary."""
-    p = params.load(f"train_{name}", schema)
+    p = params.load(paths.training_section(name), schema)
     train_split = load_arrays(paths.TRAIN)
     val_split = load_arrays(paths.VAL)
-    checkpoint = Checkpoint(paths.CHECKPOINTS_DIR / f"train_{name}", fingerprint(f"train-{name}", p))
+    checkpoint = Checkpoint(paths.CHECKPOINTS_DIR / paths.training_section(name),
+                            fingerprint(paths.training_stage(name), p))  # fmt: skip
     log.info("%s: %d training images, %d validation images", name, len(train_split[1]), len(val_split[1]))
     live = TrainingLive(paths.live_dir(name))
-    eta = Eta(f"train-{name}", p["epochs"])
+    eta = Eta(paths.training_stage(name), p["epochs"])
     model, history = train(
         build, train_split, val_split, p, progress_bar=sys.stdout.isatty(), checkpoint=checkpoint, live=live, eta=eta,
         adapt=adapt,

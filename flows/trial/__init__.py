@@ -1,0 +1,1 @@
+"""One point of a sweep, on whichever worker takes it: a DVC experiment in a fresh clone (`flow`)."""

@@ -1,0 +1,148 @@
+"""`fmnist-flow compare` on a real git + DVC repo with tiny params: two commits, two DVC experiments,
+a commit against the workspace, revisions that cannot be compared, and each output read back."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from flows.compare.render import render_markdown
+from tests.helpers import Project
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def history(reproduced, tmp_path_factory) -> Project:
+    """The tiny pipeline (HEAD~1), then a commit whose MLP trained three epochs instead of one (HEAD)."""
+    project = reproduced.copy_to(tmp_path_factory.mktemp("compare") / "project")
+    project.set_params(train_mlp={"epochs": 3})
+    assert project.repro() == ["train-mlp", "evaluate", "report"]
+    project.commit("mlp: 3 epochs")
+    return project
+
+
+def compare(project: Project, *args: str, check: bool = True):
+    return project.run("python", "-m", "flows", "compare", *args, check=check)
+
+
+def test_two_commits_compare_on_their_own_predictions_without_rerunning(history):
+    proc = compare(history, "HEAD~1", "HEAD", "--json")
+    result = json.loads(proc.stdout)
+    assert "Running stage" not in proc.stdout + proc.stderr
+    assert result["test_images"] == 1000
+    for name in ("mlp", "cnn"):
+        found = result["models"][name]
+        for key in ("accuracy_a", "accuracy_b", "ci_a", "ci_b", "difference", "difference_ci", "p_value",
+                    "fixed", "broken", "verdict"):  # fmt: skip
+            assert key in found, key
+        metrics_a = json.loads(history.run("git", "show", "HEAD~1:metrics/evaluate.json").stdout)[name]
+        metrics_b = history.read_json("metrics/evaluate.json")[name]
+        assert (found["accuracy_a"], found["accuracy_b"]) == pytest.approx(
+            (metrics_a["accuracy"], metrics_b["accuracy"])
+        )
+        assert found["ci_b"] == pytest.approx([metrics_b["accuracy_ci_low"], metrics_b["accuracy_ci_high"]], abs=1e-6)
+        assert found["difference"] == pytest.approx((found["fixed"] - found["broken"]) / 1000)
+        low, high = found["difference_ci"]
+        assert low <= found["difference"] <= high
+    # The CNN is the same model in both commits; the MLP trained 3 epochs instead of 1.
+    cnn = result["models"]["cnn"]
+    assert (cnn["fixed"], cnn["broken"], cnn["p_value"], cnn["verdict"]) == (0, 0, 1.0, "no detectable difference")
+    mlp = result["models"]["mlp"]
+    assert mlp["fixed"] + mlp["broken"] > 0
+    assert mlp["verdict"] == ("B is better" if mlp["p_value"] < 0.05 and mlp["difference"] > 0 else
+                              "A is better" if mlp["p_value"] < 0.05 else "no detectable difference")  # fmt: skip
+    assert set(result["per_class"]["mlp"]) == {
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"
+    }  # fmt: skip
+    assert all(c["p_value"] >= c["p_value_unadjusted"] for c in result["per_class"]["mlp"].values())  # Holm
+    assert result["mlp_vs_cnn"]["b"]["verdict"] in ("CNN is better", "MLP is better", "no detectable difference")
+
+
+def test_the_text_and_markdown_say_each_models_verdict(history, tmp_path):
+    text = compare(history, "HEAD~1", "HEAD", "--html", str(tmp_path / "page.html")).stdout
+    lines = text.splitlines()
+    assert lines[0].startswith("A = HEAD~1 (") and "B = HEAD (" in lines[0] and "1,000 test images" in lines[0]
+    verdict = re.compile(r"^(mlp|cnn): [+-]\d+\.\d\d points \[[+-]\d+\.\d\d, [+-]\d+\.\d\d\], p (=|<) [\d.e-]+: .+$")
+    assert len([line for line in lines if verdict.match(line)]) == 2, text
+    page = (tmp_path / "page.html").read_text()
+    assert page.count("data:image/png;base64,") >= 4  # broken/fixed images, curves, confusion differences
+    assert "MLP: the test images B broke and fixed" in page
+
+    markdown = compare(history, "HEAD~1", "HEAD", "--md").stdout
+    table = [line for line in markdown.splitlines() if line.startswith("| mlp ") or line.startswith("| cnn ")]
+    assert len(table) == 2
+    cells = [cell.strip() for cell in table[0].strip("|").split("|")]
+    assert cells[0] == "mlp" and re.fullmatch(r"\d+\.\d\d% \[\d+\.\d\d, \d+\.\d\d\]", cells[1])
+    assert "- **cnn: +0.00 points" in markdown and "no detectable difference**" in markdown
+
+
+def test_a_commit_against_the_workspace_is_the_default(history, tmp_path):
+    project = history.copy_to(tmp_path / "project")
+    project.set_params(train_cnn={"epochs": 2})
+    assert project.repro() == ["train-cnn", "evaluate", "report"]  # not committed
+    result = json.loads(compare(project, "--json").stdout)
+    assert result["a"] == {"revision": "HEAD", "commit": project.run("git", "rev-parse", "HEAD").stdout.strip()}
+    assert result["b"] == {"revision": "workspace", "commit": None}
+    assert result["models"]["mlp"]["fixed"] == result["models"]["mlp"]["broken"] == 0  # the same MLP
+    workspace = project.read_json("metrics/evaluate.json")["cnn"]["accuracy"]
+    assert result["models"]["cnn"]["accuracy_b"] == pytest.approx(workspace)
+
+
+def test_two_dvc_experiments_compare_by_name(history, tmp_path):
+    project = history.copy_to(tmp_path / "project")
+    for name, seed in (("exp-seed-1", 1), ("exp-seed-2", 2)):
+        project.run("dvc", "exp", "run", "--name", name, "-S", f"train_mlp.seed={seed}")
+    result = json.loads(compare(project, "exp-seed-1", "exp-seed-2", "--json").stdout)
+    assert result["a"]["revision"] == "exp-seed-1" and result["b"]["revision"] == "exp-seed-2"
+    assert result["models"]["cnn"]["fixed"] == result["models"]["cnn"]["broken"] == 0
+    assert result["models"]["mlp"]["fixed"] + result["models"]["mlp"]["broken"] > 0  # two seeds, two MLPs
+
+
+def test_revisions_that_cannot_be_compared_are_one_line_each(history, tmp_path):
+    project = history.copy_to(tmp_path / "project")
+    project.run("git", "checkout", "-q", "-b", "fewer-test-images")
+    project.set_params(preprocess={"test_limit": 500})
+    project.repro()
+    project.commit("500 test images")
+    project.run("git", "checkout", "-q", "main")
+    never = Project(tmp_path / "never")  # a pipeline that never ran: committed without dvc.lock
+    never.commit("nothing ran")
+    cases = [
+        (project, ["nope", "HEAD"], "'nope' is no commit, branch, tag or DVC experiment here"),
+        (project, ["HEAD", "fewer-test-images"],
+         "were evaluated on different test images (preprocess.test_limit 1000 and 500"),
+        (never, ["HEAD", "HEAD"], "evaluate never ran at HEAD ("),
+    ]  # fmt: skip
+    for where, args, message in cases:
+        proc = compare(where, *args, check=False)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        last = proc.stderr.strip().splitlines()[-1]
+        assert message in last and "compare failed" in last, proc.stderr
+        assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_markdown_is_rendered_from_the_same_result_as_json():
+    """The Markdown of a hand-made result: each verdict bold, the model table parseable."""
+    from flows.compare.result import Result, Revision
+    from stages.lib import stats
+
+    labels = np.arange(200) % 10
+    right = labels == labels
+    answers = {"a": {n: labels.copy() for n in ("mlp", "cnn")}, "b": {n: labels.copy() for n in ("mlp", "cnn")}}
+    answers["b"]["cnn"][:30] = (labels[:30] + 1) % 10  # B breaks 30 images of the CNN
+    right_b = answers["b"]["cnn"] == labels
+    result = Result(
+        a=Revision("main", "a" * 40, {}), b=Revision("workspace", None, {}), labels=labels, answers=answers,
+        models={"mlp": stats.compare(right, right), "cnn": stats.compare(right, right_b)},
+        per_class={n: {c: {"difference": 0.0, "difference_ci": [0.0, 0.0], "p_value": 1.0,
+                           "verdict": "no detectable difference"} for c in ("T-shirt/top", "Trouser", "Pullover",
+                   "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")} for n in ("mlp", "cnn")},
+        within={"a": stats.compare(right, right), "b": stats.compare(right_b, right)},
+    )  # fmt: skip
+    markdown = render_markdown(result)
+    assert "- **cnn: -15.00 points" in markdown and "p < 0.001: A is better**" in markdown
+    assert "A = main (aaaaaaa), B = the workspace: 200 test images" in markdown

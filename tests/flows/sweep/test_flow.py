@@ -1,0 +1,302 @@
+"""A sweep across two machines: two process workers in separate directories, a real Prefect
+server, a bare git repo and a DVC remote; every point a DVC experiment in the starting checkout."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+
+from flows.sweep.flow import sweep_name
+from flows.sweep.leaderboard import format_table, leaderboard, seed_groups, varying_keys
+from tests.flows.servers import Team, make_team, running_postgres, running_prefect_server, start_worker, stop
+
+# Two points, one per machine; the grid of two keys and more is tests/flows/test_search.py's.
+GRID = ["-S", "train_cnn.dense_units=16,32"]
+
+
+# --- the parts, without a server ---
+
+
+def test_the_leaderboard_puts_the_best_first_and_failures_last():
+    points = {"s-1": ["t.lr=0.1", "t.seed=1"], "s-2": ["t.lr=0.2", "t.seed=1"], "s-3": ["t.lr=0.3", "t.seed=1"]}
+    rows = [
+        {"experiment": "s-1", "status": "done", "cnn_val_accuracy": 0.8, "cnn_accuracy": 0.95, "val_images": 500},
+        {"experiment": "s-2", "status": "failed", "error": "params.yaml: t.lr = 0.2 is not allowed"},
+        {"experiment": "s-3", "status": "done", "cnn_val_accuracy": 0.9, "cnn_accuracy": 0.85, "val_images": 500},
+        {"experiment": "s-4", "status": "pruned", "error": "pruned at epoch 1 (val_accuracy 0.1 < median 0.8)"},
+    ]
+    points["s-4"] = ["t.lr=0.4", "t.seed=1"]
+    table = leaderboard(rows, points, varying_keys(points))
+    # Ranked by the objective, validation accuracy, never by a test figure; then pruned, then failed.
+    assert [r["experiment"] for r in table] == ["s-3", "s-1", "s-4", "s-2"]
+    assert table[0]["cnn_val_accuracy_ci"] == "[87.06, 92.33]"  # Wilson, 450 of 500
+    assert "t.lr" in table[0] and "t.seed" not in table[0]  # only the params that vary
+    assert "t.lr = 0.2 is not allowed" in format_table(table).splitlines()[-1]
+    assert sweep_name("abc", ["x=1,2", "y=3"]) == sweep_name("abc", ["y=3", "x=1,2"]) != sweep_name("abd", ["y=3"])
+
+
+def test_the_printed_leaderboard_shows_drawn_values_to_four_digits_and_given_ones_as_given():
+    row = {"lr": "0.00927765733047727", "units": "211", "dropout": "0.25", "tiny": "0.00003", "f": "[32,64]"}
+    _header, line = format_table([row]).splitlines()
+    assert line.split() == ["0.009278", "211", "0.25", "0.00003", "[32,64]"]
+
+
+def test_the_leaderboard_marks_the_points_no_test_tells_apart_from_the_best():
+    labels = np.arange(2000) % 10
+
+    def answers(wrong: int) -> dict:
+        predicted = labels.copy()
+        predicted[:wrong] = (labels[:wrong] + 1) % 10  # the same hard images, more of them
+        return {"cnn": predicted, "mlp": labels}
+
+    # s-2 breaks 4 images of s-1 and fixes none: mid-p 2/16 - 1/16; s-3 breaks 100.
+    test = (labels, {"s-1": answers(100), "s-2": answers(104), "s-3": answers(200)})
+    points = {"s-1": ["t.lr=0.1"], "s-2": ["t.lr=0.2"], "s-3": ["t.lr=0.3"], "s-4": ["t.lr=0.4"]}
+    rows = [
+        {"experiment": "s-1", "status": "done", "cnn_val_accuracy": 0.95, "cnn_accuracy": 0.95},
+        {"experiment": "s-2", "status": "done", "cnn_val_accuracy": 0.948, "cnn_accuracy": 0.948},
+        {"experiment": "s-3", "status": "done", "cnn_val_accuracy": 0.90, "cnn_accuracy": 0.90},
+        {"experiment": "s-4", "status": "failed", "error": "a stage failed"},
+    ]
+    table = leaderboard(rows, points, ["t.lr"], test)
+    assert [r["vs_best"] for r in table] == ["best", "indistinguishable (p = 0.062)", "worse (p < 0.001)", ""]
+    assert list(table[0])[list(table[0]).index("cnn_accuracy") + 1] == "vs_best"  # beside the test accuracy
+
+
+def test_points_that_differ_only_in_seeds_are_grouped():
+    points = {f"s-{i}": [f"t.lr={lr}", f"t.seed={seed}"] for i, (lr, seed) in
+              enumerate([(lr, seed) for lr in ("0.1", "0.2") for seed in ("1", "2", "3")], start=1)}  # fmt: skip
+    accuracies = [0.90, 0.92, 0.91, 0.80, 0.82, 0.81]
+    rows = [{"experiment": name, "status": "done", "cnn_val_accuracy": acc, "cnn_accuracy": acc, "mlp_accuracy": 0.5}
+            for name, acc in zip(points, accuracies, strict=True)]  # fmt: skip
+    table = leaderboard(rows, points, varying_keys(points))
+    groups = seed_groups(table, varying_keys(points))
+    assert [(g["t.lr"], g["points"], g["cnn_accuracy"], g["cnn_range"]) for g in groups] == [
+        ("0.1", 3, "0.9100 ± 0.0100", "0.9000-0.9200"),
+        ("0.2", 3, "0.8100 ± 0.0100", "0.8000-0.8200"),
+    ]
+    assert seed_groups(table, ["t.lr"]) == []  # no seed varies: no groups
+
+
+# --- real workers ---
+
+
+@pytest.fixture(scope="module")
+def team(reproduced, tmp_path_factory):
+    """The fmnist-experiment deployment on a process pool, taken by two workers ("machines")
+    that each run one point at a time, in directories of their own, on a server of their own on
+    PostgreSQL, as a team's is (docs/sweeps.md). On SQLite, shared with the rest of a busy suite,
+    the server once stalled for two minutes ("database is locked"), its heartbeats with it, and the
+    sweep took a live point for lost."""
+    base = tmp_path_factory.mktemp("sweep")
+    with running_postgres() as database, running_prefect_server(base / "prefect", database) as server:
+        team = make_team(reproduced, server, base)
+        team.checkout.run(
+            "prefect", "work-pool", "create", "fmnist-experiments", "--type", "process", "--overwrite", env=team.env
+        )
+        team.checkout.run("prefect", "--no-prompt", "deploy", "--name", "fmnist-experiment", env=team.env)
+        workers = [
+            start_worker(team, "fmnist-experiments", name, "--limit", "1") for name in ("machine-a", "machine-b")
+        ]
+        try:
+            yield team
+        finally:
+            for worker in workers:
+                stop(worker)
+
+
+def sweep(team: Team, *args: str) -> subprocess.CompletedProcess[str]:
+    return team.checkout.run("python", "-m", "flows", "sweep", *args, env=team.env, check=False)
+
+
+def experiments(team: Team) -> dict[str, dict]:
+    """{experiment name: its params and metrics}, from `dvc exp show --json` in the user's checkout."""
+    found: dict[str, dict] = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("name") and isinstance(node.get("data"), dict) and node["data"].get("params"):
+                data = node["data"]
+                found[node["name"]] = {
+                    "params": data["params"]["params.yaml"]["data"],
+                    "metrics": data["metrics"]["metrics/evaluate.json"]["data"],
+                }
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(team.checkout.run("dvc", "exp", "show", "--json").stdout))
+    return found
+
+
+@pytest.mark.slow
+def test_a_sweep_over_two_machines_ends_as_experiments_in_the_checkout(team):
+    proc = sweep(team, *GRID)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    table = team.latest_artifact("fmnist-sweep-leaderboard")
+    assert len(table) == 2 and {r["status"] for r in table} == {"done"}
+    assert {r["where"] for r in table} == {"machine-a", "machine-b"}
+    accuracies = [r["cnn_accuracy"] for r in table]
+    assert accuracies == sorted(accuracies, reverse=True)
+    found = experiments(team)
+    for row in table:
+        exp = found[row["experiment"]]
+        assert exp["params"]["train_cnn"]["dense_units"] == int(row["train_cnn.dense_units"])
+        assert exp["metrics"]["cnn"]["accuracy"] == row["cnn_accuracy"]
+        assert exp["metrics"]["mlp"]["macro_f1"] == row["mlp_macro_f1"]
+    printed = proc.stderr.splitlines()
+    start = next(i for i, line in enumerate(printed) if line.endswith("leaderboard (best first):"))
+    assert [line.split()[0] for line in printed[start + 2 : start + 4]] == [r["experiment"] for r in table]
+    # The user's DVC compares the points' learning curves, and keeps the winner.
+    names = [r["experiment"] for r in table]
+    plots = team.checkout.run("dvc", "plots", "diff", *names[:2], "--json").stdout
+    assert "dvclive/train_cnn/plots/metrics/val_accuracy.tsv" in plots and "Accuracy per epoch" in plots
+    team.checkout.run("dvc", "exp", "branch", names[0], "best-point")
+    kept = team.checkout.run("git", "show", "best-point:metrics/evaluate.json").stdout
+    assert json.loads(kept)["cnn"]["accuracy"] == table[0]["cnn_accuracy"]
+
+
+@pytest.mark.slow
+def test_the_same_sweep_again_trains_nothing(team):
+    first = {r["experiment"]: r for r in team.latest_artifact("fmnist-sweep-leaderboard")}
+    after = datetime.now(timezone.utc).isoformat()
+    proc = sweep(team, *GRID)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    table = team.latest_artifact("fmnist-sweep-leaderboard")
+    # Every point finished before: each is restored from its finished run, none runs again.
+    assert {r["ran"] for r in table} == {"none: done before"}, table
+    assert {r["experiment"]: r["cnn_accuracy"] for r in table} == {n: r["cnn_accuracy"] for n, r in first.items()}
+    assert team.server.flow_runs(flows={"name": {"any_": ["fmnist-experiment"]}}, start_time={"after_": after}) == []
+    shown = team.checkout.run("dvc", "exp", "show", "--json").stdout
+    assert all(name in shown for name in first)
+
+
+@pytest.mark.slow
+def test_a_failed_point_is_a_row_and_the_others_complete(team):
+    # 2000 validation images leave none of the 2000 training images to train on: preprocess fails
+    # at work, which no check before it can see. The other point is the commit's (restored).
+    proc = sweep(team, "-S", "preprocess.val_size=500,2000", "--max-parallel", "2")
+    assert proc.returncode == 1
+    assert "1 of 2 points failed" in proc.stderr.splitlines()[-1]
+    table = team.latest_artifact("fmnist-sweep-leaderboard")
+    assert [r["status"] for r in table] == ["done", "failed"]
+    assert table[-1]["preprocess.val_size"] == "2000"
+    assert "must leave at least one on each side" in table[-1]["error"]
+    assert len(team.server.flow_runs(name={"any_": [table[-1]["experiment"]]})) == 1  # its own error: no retry
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("change", "args", "message"),
+    [
+        (None, ["-S", "train_cnn.nope=1,2"], "params.yaml has no train_cnn.nope"),
+        (None, ["-S", "train_cnn.epochs=1", "--deployment", "nope"],
+         "no deployment 'fmnist-experiment/nope' on the Prefect server"),
+        (None, ["-S", "train_cnn.epochs=1", "--deployment", "fmnist-experiment-kubernetes"],
+         "of deployment 'fmnist-experiment/fmnist-experiment-kubernetes' does not exist"),
+        (["dvc", "remote", "remove", "shared"], ["-S", "train_cnn.epochs=1"], "no default DVC remote in .dvc/config"),
+        (["git", "commit", "-q", "--allow-empty", "-m", "local only"], ["-S", "train_cnn.epochs=1"],
+         "is not on the git remote origin"),
+        (None, ["--search", "random", "--trials", "4", "-S", "train_cnn.dense_units=choice(big,small)"],
+         "train_cnn.dense_units = 'big' is not allowed; expected an integer >= 1"),
+        (None, ["--search", "tpe", "--trials", "0", "-S", "train_cnn.dense_units=choice(8,16)"],
+         "--trials: 0 is not allowed; expected an integer >= 1"),
+    ],
+)  # fmt: skip
+def test_the_sweep_refuses_before_any_work(team, tmp_path, change, args, message):
+    # One bad search spec here; every other kind is tests/flows/test_search.py's (the same parser).
+    user = team.checkout.copy_to(tmp_path / "user")
+    if change:
+        user.run(*change)
+    if "kubernetes" in " ".join(args):  # a deployment whose work pool was deleted since
+        user.run(
+            "prefect", "work-pool", "create", "fmnist-kubernetes", "--type", "process", "--overwrite", env=team.env
+        )
+        user.run("prefect", "--no-prompt", "deploy", "--name", "fmnist-experiment-kubernetes", env=team.env)
+        user.run("prefect", "--no-prompt", "work-pool", "delete", "fmnist-kubernetes", env=team.env)
+    sweeps = {"name": {"any_": ["fmnist-sweep"]}}
+    runs_before = len(team.server.flow_runs(flows=sweeps))
+    proc = user.run("python", "-m", "flows", "sweep", *args, env=team.env, check=False)
+    assert proc.returncode == (2 if "--trials: " in message else 1)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert message in last, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert len(team.server.flow_runs(flows=sweeps)) == runs_before  # refused before the sweep's run started
+
+
+# --- searches ---
+
+
+def _experiments_named(team: Team, prefix: str) -> dict[str, dict]:
+    return {name: exp for name, exp in experiments(team).items() if name.startswith(prefix)}
+
+
+@pytest.mark.slow
+def test_a_hopeless_trial_is_pruned_before_its_last_epoch(team):
+    # The median needs two finished trials: they run side by side, one per machine, then the third.
+    proc = sweep(team, "-S", "train_cnn.learning_rate=0.001,0.002,30", "-S", "train_cnn.epochs=3", "--max-parallel",
+                 "2", "--prune", "median")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    table = team.latest_artifact("fmnist-sweep-leaderboard")
+    assert [r["status"] for r in table] == ["done", "done", "pruned"], table
+    pruned = table[-1]
+    assert pruned["train_cnn.learning_rate"] == "30"
+    epoch = int(re.match(r"pruned at epoch (\d+) \(val_accuracy [\d.]+ < median [\d.]+\)$", pruned["error"])[1])
+    assert epoch < 3
+    assert pruned["experiment"] not in experiments(team)  # a pruned trial is no experiment
+
+
+@pytest.mark.slow
+def test_a_seeded_tpe_search_stopped_after_two_trials_goes_on_to_its_total(team):
+    """Four trials, two at a time (one per machine), stopped once two have finished: the two that
+    the stop found just taken by the workers are cancelled, and the four end as DVC experiments
+    within the space."""
+    sets = ["train_cnn.learning_rate=tag(log, interval(0.0005, 0.02))", "train_cnn.dense_units=interval(8, 48)"]
+    args = ["--search", "tpe", "--trials", "4", "--seed", "3", "--max-parallel", "2", "--prune", "none",
+            *(a for item in sets for a in ("-S", item))]  # fmt: skip
+    name = sweep_name(team.checkout.run("git", "rev-parse", "HEAD").stdout.strip(), sets, "tpe", 3, "cnn")
+    mine = {"tags": {"all_": [f"fmnist-sweep:{name}"]}}
+    # SIGINT as a terminal's Ctrl-C sends it: a suite started in the background (`&`) passes its
+    # children SIGINT ignored, and the sweep would run on through it.
+    log = team.base / "tpe-stopped.log"
+    with log.open("w") as out:
+        first = subprocess.Popen(["python", "-m", "flows", "sweep", *args], cwd=team.checkout.root, env=team.env,
+                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip  # noqa: PLW1509
+    try:
+        deadline = time.monotonic() + 900
+        while sum(r["state"]["type"] == "COMPLETED" for r in team.server.flow_runs(**mine)) < 2:
+            assert time.monotonic() < deadline and first.poll() is None, "two trials did not finish"
+            time.sleep(2)
+        first.send_signal(signal.SIGINT)  # stopped after two trials: the third and fourth are cancelled
+        first.wait(180)  # its worker carries the cancellation out: seconds, a minute or two on a busy machine
+    finally:
+        stop(first)
+    after = datetime.now(timezone.utc).isoformat()
+    again = sweep(team, *args)
+    assert again.returncode == 0, again.stderr[-4000:]
+    table = team.latest_artifact("fmnist-sweep-leaderboard")
+    assert len(table) == 4 and {r["status"] for r in table} == {"done"}, table
+    assert sum(r["ran"] == "none: done before" for r in table) == 2  # told to the search again, not trained
+    started = team.server.flow_runs(start_time={"after_": after}, **mine)
+    # Only the last two trials ran: none that the stop cancelled went on (the stopped sweep's last line
+    # says how it left each).
+    assert len(started) == 2, ([(r["name"], r["state"]["type"]) for r in team.server.flow_runs(**mine)],
+                               log.read_text().strip().splitlines()[-1:])  # fmt: skip
+    objective = [r["cnn_val_accuracy"] for r in table]
+    assert objective == sorted(objective, reverse=True)  # ranked by validation accuracy, test figures beside
+    found = _experiments_named(team, name)
+    assert sorted(found) == sorted(r["experiment"] for r in table)
+    for exp in found.values():  # every trial drawn within its space, an integer key as an integer
+        cnn = exp["params"]["train_cnn"]
+        assert 0.0005 <= cnn["learning_rate"] <= 0.02 and 8 <= cnn["dense_units"] <= 48
+        assert isinstance(cnn["dense_units"], int)
