@@ -1,0 +1,63 @@
+"""A sweep's options: each default written once, every mistake one line naming the flag, values
+resolved once (the deployment's full name, the search's pruner)."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.cli.args import parse
+from flows.sweep.options import DEFAULTS, SweepOptions, flag_of
+
+
+def test_defaults_resolve_the_deployment_and_the_pruner_once():
+    grid = SweepOptions(sets=("train_cnn.epochs=1,2",))
+    assert grid.deployment == "fmnist-experiment/fmnist-experiment" and grid.prune == "none"
+    tpe = SweepOptions(sets=("x=1",), search="tpe", trials=4, deployment="fmnist-experiment-docker")
+    assert tpe.deployment == "fmnist-experiment/fmnist-experiment-docker" and tpe.prune == "median"
+    assert SweepOptions(sets=("x=1",), deployment="other-flow/d").deployment == "other-flow/d"
+    assert SweepOptions(sets=("x=1",), search="random", trials=2, prune="none").prune == "none"
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"sets": ()}, "-S: give at least one section.key=values to sweep"),
+        ({"search": "bayes"}, "--search: 'bayes' is not allowed; expected one of grid, random, tpe"),
+        ({"objective": "rnn"}, "--objective: 'rnn' is not allowed; expected one of mlp, cnn"),
+        ({"prune": "hyperband"}, "--prune: 'hyperband' is not allowed; expected one of median, none"),
+        ({"search": "tpe"}, "--trials: --search tpe draws its trials: say how many with --trials N"),
+        ({"search": "tpe", "trials": 0}, "--trials: 0 is not allowed; expected an integer >= 1"),
+        ({"max_parallel": 0}, "--max-parallel: 0 is not allowed; expected an integer >= 1"),
+        ({"retries": -1}, "--retries: -1 is not allowed; expected an integer >= 0"),
+        ({"retries": True}, "--retries: True is not allowed; expected an integer >= 0"),
+        ({"prune_after": 0}, "--prune-after: 0 is not allowed; expected an integer >= 1"),
+        ({"lost_after": 30.0}, "--lost-after: 30.0 is not allowed; expected a number of seconds >= 60"),
+        ({"api_outage": 5}, "--api-outage: 5 is not allowed; expected a number of seconds >= 10"),
+    ],
+)
+def test_every_mistake_is_one_line_naming_the_flag(given, message):
+    with pytest.raises(ValueError) as refused:
+        SweepOptions(**{"sets": ("x=1",), **given})
+    assert str(refused.value) == message
+
+
+def test_the_command_line_builds_the_options_with_their_own_defaults():
+    args = parse(["sweep", "-S", "train_cnn.epochs=1,2", "-S", "train_cnn.seed=1", "--retries", "0",
+                  "--lost-after", "90"])  # fmt: skip
+    assert args.options == SweepOptions(sets=("train_cnn.epochs=1,2", "train_cnn.seed=1"), retries=0, lost_after=90.0)
+    resolved = ("retries", "lost_after", "deployment", "prune")  # given, or resolved from their defaults
+    unchanged = {key: value for key, value in DEFAULTS.items() if key not in resolved}
+    assert {key: getattr(args.options, key) for key in unchanged} == unchanged
+    assert flag_of("max_parallel") == "--max-parallel" and flag_of("sets") == "-S"
+
+
+def test_a_mistake_on_the_command_line_exits_2_naming_the_flag(capsys):
+    with pytest.raises(SystemExit) as exited:
+        parse(["sweep", "-S", "x=1", "--max-parallel", "0"])
+    assert exited.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .splitlines()[-1]
+        .endswith("error: --max-parallel: 0 is not allowed; expected an integer >= 1")
+    )
