@@ -11,10 +11,16 @@ name=$1
 exec 9>"/tmp/fmnist-base-image.lock"
 flock 9
 docker image inspect "$name" >/dev/null 2>&1 && exit 0
+# The Debian mirror this machine's apt uses (deb822 sources first, then the one-line format): the
+# repo names none, so the image comes from wherever this machine's packages do.
+mirror=$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null)
+[ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' \
+  /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null)
+[ -n "$mirror" ] || { echo "no Debian mirror in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list" >&2; exit 1; }
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
-  bookworm "$root" http://deb.debian.org/debian >"$root.log" 2>&1 || { tail -20 "$root.log" >&2; exit 1; }
+  bookworm "$root" "$mirror" >"$root.log" 2>&1 || { tail -20 "$root.log" >&2; exit 1; }
 rm -f "$root.log"
 chroot "$root" python3 -m venv /opt/python
 cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
