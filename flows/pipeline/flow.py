@@ -8,7 +8,6 @@ skipped or is restored from its run-cache, and DVC alone writes dvc.lock: the fl
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
@@ -21,7 +20,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from flows.pipeline.stages import pull_artifacts, push_artifacts, run_stages
 from flows.plumbing import dvc, remote
 from flows.plumbing.overrides import apply_overrides
-from stages.lib import eta, paths
+from stages.lib import paths
 from stages.lib.params import require_integer
 from tools.checkout import project_root
 
@@ -79,13 +78,7 @@ def fmnist_pipeline(
     with ThreadPoolExecutor(2) as pool:  # two DVC start-ups at once: a no-op run is mostly start-ups
         graph_future, changed_future = pool.submit(dvc.stage_graph, root), pool.submit(dvc.changed_stages, root)
         graph, changed = graph_future.result(), changed_future.result()
-    # The training stages' last recorded times, kept before DVC removes them: their epoch lines
-    # say how long the run has left (stages/lib/eta.py).
-    with tempfile.NamedTemporaryFile("w", prefix="fmnist-recorded-", suffix=".json") as record:
-        json.dump(eta.recorded(root), record)
-        record.flush()
-        results = run_stages(root, graph, dvc.plan(graph, targets), changed, force=force, jobs=jobs, pull=pull, t0=t0,
-                             env={eta.RECORDED: record.name})  # fmt: skip
+    results = run_stages(root, graph, dvc.plan(graph, targets), changed, force=force, jobs=jobs, pull=pull, t0=t0)
     if push:
         push_artifacts(root)
     rows = [asdict(r) for r in results.values()]

@@ -44,7 +44,6 @@ def repro_stage(
     known_up_to_date: bool = False,
     pull: bool = False,
     t0: float = 0.0,
-    env: dict[str, str] | None = None,
 ) -> StageResult:
     """`dvc repro --single-item STAGE`, its output streamed to the run log line by line.
 
@@ -53,7 +52,7 @@ def repro_stage(
     stage, which a no-op run of the whole flow should not pay. `pull`: `dvc repro --pull`, which
     restores a stage from the remote's run-cache, fetching its outputs, when any machine already
     ran it with these params and inputs. `t0`: the flow's start (time.perf_counter()), to place
-    the stage on the run's timeline. `env`: added to the stage's environment.
+    the stage on the run's timeline.
     """
     logger = get_run_logger()
     start = time.perf_counter()
@@ -72,7 +71,7 @@ def repro_stage(
     # --wait-for-lock: a stage running beside this one holds DVC's repo lock only while it
     # starts and while it records its results, and this one waits for those moments to pass.
     args = ["--wait-for-lock", "repro", "--single-item", *(["--force"] if force else []), *(["--pull"] if pull else [])]
-    dvc.dvc_streamed(root, [*args, stage], f"stage {stage}", logger, note_status, env)
+    dvc.dvc_streamed(root, [*args, stage], f"stage {stage}", logger, note_status)
     return StageResult(stage, status, round(time.perf_counter() - start, 2), round(start - t0, 2))
 
 
@@ -98,7 +97,6 @@ def run_stages(
     jobs: int,
     pull: bool = False,
     t0: float = 0.0,
-    env: dict[str, str] | None = None,
 ) -> dict[str, StageResult]:
     """Reproduce `order`'s stages, each as soon as its upstream stages are done, at most `jobs` at once.
 
@@ -119,7 +117,7 @@ def run_stages(
         # records them as its inputs, which draws dvc.yaml's DAG in Prefect's graph.
         futures[stage] = run.submit(
             root, stage, force, known_up_to_date=stage not in changed and not upstream_ran, pull=pull, t0=t0,
-            env=env, wait_for=[futures[u] for u in sorted(graph[stage]) if u in futures],
+            wait_for=[futures[u] for u in sorted(graph[stage]) if u in futures],
         )  # fmt: skip
         return futures[stage]
 

@@ -4,46 +4,50 @@ The stage's own time left is its remaining epochs at the mean time of those it h
 stopping may end it sooner). The run's adds the other training stages that DVC has still to run:
 the epochs params.yaml now asks of each at the time per epoch of its last recorded run (its DVCLive
 summary), scaled by how much faster or slower this machine runs this stage than its last recorded
-run did. DVC removes a stage's outputs
-when it starts it, so that record is read before the run starts: `./run pipeline` and the flow
-snapshot it (`python -m stages.lib.eta`) into the file FMNIST_RECORDED_SECONDS names.
+run did. DVC deletes a stage's DVCLive summary when it starts the stage, so the record is the
+summary if it is there, else the copy the stage's last successful run kept (stages/lib/last_run.py),
+else the one committed at HEAD (a fresh clone's).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import sys
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from stages.lib import paths
+from stages.lib import last_run, paths
 
-RECORDED = "FMNIST_RECORDED_SECONDS"
 TRAINING = {paths.training_stage(name): name for name in paths.MODELS}
 
 
+def _summary_text(stage: str, name: str, root: Path) -> str | None:
+    """The stage's last DVCLive summary: in the workspace, kept by its last run, or committed at HEAD."""
+    relative = paths.training_metrics_file(name).relative_to(paths.ROOT)
+    for file in (root / relative, last_run.kept_copy(stage, root) / relative):
+        if file.is_file():
+            return file.read_text()
+    try:
+        shown = subprocess.run(["git", "show", f"HEAD:{relative}"], cwd=root, capture_output=True, text=True,
+                               timeout=10, check=False)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return shown.stdout if shown.returncode == 0 else None
+
+
 def recorded(root: Path = paths.ROOT) -> dict[str, dict[str, float]]:
-    """Each training stage's last recorded run, from its DVCLive summary: {stage: {seconds, epochs}}."""
+    """Each training stage's last recorded run: {stage: {seconds, epochs}} (see the module's docstring)."""
     found = {}
     for stage, name in TRAINING.items():
         try:
-            summary = json.loads(paths.in_checkout(paths.training_metrics_file(name), root).read_text())
+            summary = json.loads(_summary_text(stage, name, root) or "")
             found[stage] = {"seconds": float(summary["train_seconds"]), "epochs": int(summary["epochs_run"])}
-        except (OSError, ValueError, KeyError):
+        except (ValueError, KeyError, TypeError):
             continue
     return found
-
-
-def _snapshot() -> dict[str, dict[str, float]]:
-    """The record as it was when the run started (FMNIST_RECORDED_SECONDS), if a caller kept it."""
-    try:
-        return json.loads(Path(os.environ[RECORDED]).read_text())
-    except (KeyError, OSError, ValueError):
-        return {}
 
 
 def _md5(path: Path) -> str:
@@ -101,8 +105,8 @@ class Eta:
     def __init__(self, stage: str, epochs: int, root: Path = paths.ROOT):
         self.stage, self.epochs = stage, epochs
         self.others = still_to_run(stage, root)
-        self.recorded = _snapshot() or recorded(root)
-        self.scaled = bool(_snapshot()) and stage in self.recorded
+        self.recorded = recorded(root)
+        self.scaled = stage in self.recorded  # this machine's speed against that record is known
         self.planned = planned_epochs(root)
 
     def line(self, rows: list[dict[str, Any]]) -> str:
@@ -126,7 +130,3 @@ class Eta:
         parts = [f"{s} ~{_duration(t)}" for s, t in expected.items()] + [f"{s} not timed yet" for s in unknown]
         note = "" if self.scaled else " as last recorded"
         return f"{text}, ~{_duration(left + sum(expected.values()))} in the run ({', '.join(parts)}{note} to come)"
-
-
-if __name__ == "__main__":
-    json.dump(recorded(), sys.stdout)

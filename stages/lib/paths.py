@@ -19,7 +19,8 @@ METRICS_DIR = ROOT / "metrics"
 EVALUATION = METRICS_DIR / "evaluate.json"
 PLOTS_DIR = ROOT / "plots"
 REPORTS_DIR = ROOT / "reports"
-# Per-epoch state of unfinished training runs: outside DVC's outs, removed when a stage completes.
+# Outside DVC's outs: per-epoch state of unfinished training runs (removed when a stage completes),
+# and the uncached outputs each stage's last successful run left (stages/lib/last_run.py).
 CHECKPOINTS_DIR = ROOT / "checkpoints"
 
 # The trained models, each by its stage train-<name>, in the order every table and figure shows them.

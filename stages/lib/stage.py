@@ -76,20 +76,53 @@ def run_main(main: Callable[..., None], *args: Any) -> None:
     # SIGTERM (a scheduler or `kill`) unwinds like Ctrl-C, so temp files are removed on the way out.
     signal.signal(signal.SIGTERM, _interrupt)
     logger = logging.getLogger(main.__module__)
+    stage = _stage_name()
     try:
         main(*args)
     except StageError as exc:
-        logger.error("%s", exc)
+        logger.error("%s%s", exc, _outputs_back(stage, logger))
         sys.exit(1)
     except Exception as exc:
         if not is_disk_full(exc):
+            _outputs_back(stage, logger)
             raise
         # Outside an atomic write (a checkpoint, a library's own file): the file it names, if any.
-        logger.error("%s", disk_full_message(Path(getattr(exc, "filename", None) or Path.cwd() / "?")))
+        cause = disk_full_message(Path(getattr(exc, "filename", None) or Path.cwd() / "?"))
+        logger.error("%s%s", cause, _outputs_back(stage, logger))
         sys.exit(1)
     except KeyboardInterrupt:
-        logger.error("interrupted: nothing was written as finished; rerun the stage to continue")
+        logger.error("interrupted: nothing was written as finished; rerun the stage to continue%s",
+                     _outputs_back(stage, logger))  # fmt: skip
         sys.exit(130)
+    if stage:
+        from stages.lib import last_run
+
+        last_run.keep(stage)
+
+
+def _stage_name() -> str | None:
+    """The dvc.yaml stage this process is (`python -m stages.train_cnn` is train-cnn), or None."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    package, _, name = (spec.name if spec else "").partition(".")
+    return name.replace("_", "-") if package == "stages" and name and "." not in name else None
+
+
+def _outputs_back(stage: str | None, logger: logging.Logger) -> str:
+    """After a failed run: its uncached outputs put back as the last successful run left them (DVC
+    deleted them before the run and keeps no copy); what it says of the cached ones DVC deleted,
+    to go at the end of the error line."""
+    if not stage:
+        return ""
+    from stages.lib import last_run
+
+    try:
+        back = last_run.put_back(stage)
+        missing = last_run.missing_cached(stage)
+    except (OSError, KeyError, ValueError):  # no dvc.yaml entry or lock to go by: nothing to put back
+        return ""
+    if back:
+        logger.info("put back as the last run left them: %s", ", ".join(back))
+    return f"; `dvc checkout {stage}` puts back the last run's {', '.join(missing)}" if missing else ""
 
 
 def _interrupt(signum: int, frame: object) -> None:

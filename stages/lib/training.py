@@ -262,8 +262,8 @@ def train_stage(
     checkpoint = Checkpoint(paths.CHECKPOINTS_DIR / paths.training_section(name),
                             fingerprint(paths.training_stage(name), p))  # fmt: skip
     log.info("%s: %d training images, %d validation images", name, len(train_split[1]), len(val_split[1]))
+    eta = Eta(paths.training_stage(name), p["epochs"])  # before DVCLive starts the summary it reads afresh
     live = TrainingLive(paths.live_dir(name))
-    eta = Eta(paths.training_stage(name), p["epochs"])
     model, history = train(
         build, train_split, val_split, p, progress_bar=sys.stdout.isatty(), checkpoint=checkpoint, live=live, eta=eta,
         adapt=adapt,

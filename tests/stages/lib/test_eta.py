@@ -1,10 +1,12 @@
 """The time left: a stage's, from its epochs' times, and the run's, with the training stages still to run."""
 
 import json
+import subprocess
 
 import yaml
 
-from stages.lib.eta import RECORDED, Eta, recorded, still_to_run
+from stages.lib import last_run
+from stages.lib.eta import Eta, recorded, still_to_run
 
 PARAMS = {"train_mlp": {"epochs": 3}, "train_cnn": {"epochs": 10}}
 
@@ -42,25 +44,38 @@ def test_the_stage_alone_when_nothing_else_trains(tmp_path):
     assert eta.line([{"seconds": 30.0}, {"seconds": 30.0}]) == "~4m00s left in train-cnn, then evaluate and report"
 
 
-def test_the_run_adds_the_stages_to_come_scaled_to_this_machine(tmp_path, monkeypatch):
+def test_the_run_adds_the_stages_to_come_scaled_to_this_machine(tmp_path):
     root = _checkout(tmp_path, with_model=False)
-    # Unscaled without a record kept before the run: the other stage's last recorded time.
-    assert Eta("train-cnn", 10, root).line([{"seconds": 20.0}]) == (
-        "~3m00s left in train-cnn, ~3m30s in the run (train-mlp ~30s as last recorded to come)"
-    )
-    # With it: this machine trains the CNN at 20 s an epoch where the record took 10 s, so the MLP's 30 s are 60.
-    snapshot = tmp_path / "recorded.json"
-    snapshot.write_text(json.dumps(recorded(root)))
-    monkeypatch.setenv(RECORDED, str(snapshot))
+    # This machine trains the CNN at 20 s an epoch where its record took 10 s, so the MLP's 30 s are 60.
     assert Eta("train-cnn", 10, root).line([{"seconds": 20.0}]) == (
         "~3m00s left in train-cnn, ~4m00s in the run (train-mlp ~1m00s to come)"
     )
+    # Unscaled without a record of this stage: the other stage's last recorded time.
+    (root / "dvclive/train_cnn/metrics.json").unlink()
+    assert Eta("train-cnn", 10, root).line([{"seconds": 20.0}]) == (
+        "~3m00s left in train-cnn, ~3m30s in the run (train-mlp ~30s as last recorded to come)"
+    )
+
+
+def test_a_record_dvc_deleted_is_read_from_the_last_runs_copy_or_from_head(tmp_path):
+    root = _checkout(tmp_path)
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "add", "dvclive/train_mlp/metrics.json"], cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "record"], cwd=root,
+                   check=True)  # fmt: skip
+    kept = last_run.kept_copy("train-cnn", root) / "dvclive/train_cnn"
+    kept.mkdir(parents=True)
+    (kept / "metrics.json").write_text(json.dumps({"train_seconds": 50.0, "epochs_run": 5}))
+    for name in ("mlp", "cnn"):  # as DVC leaves them when it starts the stages
+        (root / f"dvclive/train_{name}/metrics.json").unlink()
+    assert recorded(root) == {"train-mlp": {"seconds": 30.0, "epochs": 3}, "train-cnn": {"seconds": 50.0, "epochs": 5}}
 
 
 def test_a_stage_to_come_is_timed_for_the_epochs_asked_now(tmp_path):
     root = _checkout(tmp_path, with_model=False)
     params = {**PARAMS, "train_mlp": {"epochs": 6}}  # twice the 3 epochs its record (30 s) ran
     (root / "params.yaml").write_text(yaml.safe_dump(params))
+    (root / "dvclive/train_cnn/metrics.json").unlink()  # no record of this stage: unscaled
     assert Eta("train-cnn", 10, root).line([{"seconds": 20.0}]) == (
         "~3m00s left in train-cnn, ~4m00s in the run (train-mlp ~1m00s as last recorded to come)"
     )
