@@ -14,12 +14,13 @@ import argparse
 import json
 import logging
 import sys
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from stages.evaluate import EvaluateParams
 from stages.fetch import FetchParams
-from stages.lib import paths
+from stages.lib import params, paths
 from stages.lib.files import write_text
 from stages.preprocess import PreprocessParams
 from stages.report import ReportParams
@@ -47,6 +48,17 @@ class Params(BaseModel):
     """evaluate: scores both models on the test split."""
     report: ReportParams
     """report: the Markdown/HTML report."""
+
+
+def validate_all(document: Any) -> None:
+    """Every section of a params.yaml document, checked as its stage will check it: ParamsError
+    naming the first key, value or section that a stage would refuse."""
+    if not isinstance(document, dict):
+        raise params.ParamsError(f"params.yaml must be a mapping of sections, got {type(document).__name__}")
+    for section, field in Params.model_fields.items():
+        if section not in document:
+            raise params.ParamsError(f"params.yaml has no section '{section}'")
+        params.validate(section, document[section], field.annotation)
 
 
 def schema_text() -> str:

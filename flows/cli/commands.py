@@ -9,8 +9,7 @@ import os
 import sys
 
 from flows.cli.supervision import api_gone, fail, stopped
-from flows.plumbing import dvc, remote
-from flows.plumbing.overrides import check_keys
+from flows.plumbing import dvc, overrides, remote
 from stages.lib.files import write_text
 from stages.lib.stage import StageError
 from tools.checkout import project_root
@@ -49,7 +48,7 @@ def _pipeline_params(args: argparse.Namespace) -> tuple[str, dict]:
     try:
         root = project_root()
         dvc.plan(dvc.stage_names(root), args.targets)
-        check_keys(args.overrides, root / "params.yaml")
+        overrides.check(args.overrides, root / "params.yaml")  # every section, as the stages will
     except (ValueError, StageError) as exc:
         fail(args.command, exc)
     params = {"targets": args.targets, "force": args.force, "overrides": args.overrides, "jobs": args.jobs,

@@ -124,6 +124,7 @@ def run_stages(
     def done(outcome: Outcome) -> None:
         if outcome.error is not None:
             failures.append(outcome.error)
+            _put_back(root, outcome.name)
         else:
             results[outcome.name] = outcome.result
 
@@ -131,6 +132,15 @@ def run_stages(
     if failures:
         raise failures[0]
     return results
+
+
+def _put_back(root: Path, stage: str) -> None:
+    """A failed stage's cached outputs back as dvc.lock records them (DVC deleted them before the
+    stage ran; its uncached ones the stage put back itself: stages/lib/last_run.py)."""
+    back = dvc.dvc(root, "--wait-for-lock", "checkout", stage, check=False)
+    restored = [line.split(maxsplit=1)[1] for line in back.stdout.splitlines() if line.startswith(("A ", "M "))]
+    if restored:
+        get_run_logger().info("%s failed: put back the last run's %s", stage, ", ".join(restored))
 
 
 def _interrupt(stages: list[str], stop: BaseException) -> None:

@@ -1,8 +1,10 @@
 """Param overrides as `dvc exp run -S` takes them (`fmnist-flow run --set`; a sweep's points), written
-into params.yaml keeping its comments, and checked against the keys it has."""
+into params.yaml keeping its comments, once the whole file passes the stages' checks: a refused
+value costs nothing, since no stage starts (DVC deletes a stage's outputs before it runs it)."""
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -44,21 +46,40 @@ def _load(path: Path, loader: Any) -> Any:
                          f"`git checkout {path.name}`") from None  # fmt: skip
 
 
-def apply_overrides(overrides: list[str], path: Path) -> None:
-    """Write `section.key=value` overrides into params.yaml, as `dvc exp run -S` does, keeping
-    comments; values are YAML (`3`, `0.5`, `[32, 64]`, `null`). Only existing keys can be set."""
+def overridden(overrides: list[str], path: Path) -> str:
+    """params.yaml's text with `section.key=value` overrides written in, as `dvc exp run -S` does,
+    keeping comments; values are YAML (`3`, `0.5`, `[32, 64]`, `null`). Only existing keys can be
+    set, and every section of the result must pass its stage's checks (ValueError naming the first
+    key a stage would refuse)."""
+    import yaml as pyyaml
     from ruamel.yaml import YAML  # DVC's own YAML library: round-trips comments and layout
 
-    if not overrides:
-        return
+    from tools.schema import validate_all  # the stages' params models (importing them starts TensorFlow)
+
     yaml = YAML()
     document = _load(path, yaml.load)
     for override in overrides:
         parts, raw = _parse(override)
         _parent(document, parts, override)[parts[-1]] = YAML(typ="safe").load(raw) if raw.strip() else None
+    text = io.StringIO()
+    yaml.dump(document, text)
+    validate_all(pyyaml.safe_load(text.getvalue()))  # as a stage will read it
+    return text.getvalue()
+
+
+def check(overrides: list[str], path: Path) -> None:
+    """Refuse (ValueError, one line) what `apply_overrides` would refuse, writing nothing."""
+    overridden(overrides, path)
+
+
+def apply_overrides(overrides: list[str], path: Path) -> None:
+    """Write the overrides into params.yaml (see `overridden`), atomically: a refused one leaves the
+    file as it was. Without overrides the file is checked, and left as it is."""
+    text = overridden(overrides, path)
+    if not overrides:
+        return
     tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w") as f:
-        yaml.dump(document, f)
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 

@@ -11,7 +11,7 @@ from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 
 from flows.contract import DEFAULT_DEPLOYMENT, EXPERIMENT_FLOW
-from flows.plumbing import git, remote
+from flows.plumbing import git, overrides, remote
 from flows.sweep.options import SweepOptions
 from flows.sweep.space import Dimension, grid, parse
 
@@ -81,6 +81,7 @@ def check_deployment(deployment: str) -> str:
 def prepare(root: Path, options: SweepOptions) -> Checked:
     """Everything a sweep checks before any work, beyond its options themselves: the search space
     against params.yaml and the params models, the DVC remote, git, the deployment."""
+    overrides.check([], root / "params.yaml")  # every section as it is, as the stages will check it
     dimensions = parse(list(options.sets), root / "params.yaml")
     if options.search == "grid":
         grid(dimensions)  # refuses a value to draw
