@@ -71,6 +71,30 @@ def experiment_commit(root: Path, name: str) -> str | None:
     return found[0] if found else None
 
 
+def experiment_ref(root: Path, name: str) -> str | None:
+    """The full ref of the DVC experiment `name` here (refs/exps/<baseline>/<name>), or None."""
+    refs = git(root, "for-each-ref", "--format=%(refname)", "refs/exps/").stdout.split()
+    return next((ref for ref in refs if ref.rsplit("/", 1)[-1] == name), None)
+
+
+def remote_ref(root: Path, remote: str, ref: str) -> str | None:
+    """The commit `ref` points at on `remote` now, or None if the remote has no such ref."""
+    listed = git(root, "ls-remote", remote, ref).stdout.split()
+    return listed[0] if listed else None
+
+
+def push_ref(root: Path, remote: str, ref: str, expected: str | None) -> bool:
+    """Push `ref` to `remote` if the remote still holds `expected` there (None: no such ref), as one
+    compare-and-set (`--force-with-lease`); False if it holds something else by now."""
+    lease = f"--force-with-lease={ref}:{expected or ''}"
+    proc = git(root, "push", "--quiet", lease, remote, f"{ref}:{ref}", check=False)
+    if proc.returncode == 0:
+        return True
+    if "stale info" in proc.stderr or "rejected" in proc.stderr:
+        return False
+    raise GitError(f"git push {remote} {ref} failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+
+
 def show(root: Path, commit: str, path: str) -> str | None:
     """`path` as committed in `commit`, or None if it is not there."""
     proc = git(root, "show", f"{commit}:{path}", check=False)

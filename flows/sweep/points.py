@@ -24,7 +24,7 @@ from prefect.deployments import run_deployment
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run as this_flow_run
 
-from flows.contract import EPOCH_EVENT, RESULT_KEY
+from flows.contract import EPOCH_EVENT, RESULT_KEY, latest_run, sweep_tag
 from flows.plumbing.network import can_heal
 from flows.plumbing.scheduler import Outcome, run_bounded
 from flows.sweep import watch
@@ -47,7 +47,7 @@ class Where:
 
     @property
     def tag(self) -> str:
-        return watch.sweep_tag(self.sweep)
+        return sweep_tag(self.sweep)
 
 
 def point_row(client: SyncPrefectClient, flow_run: FlowRun) -> dict[str, Any]:
@@ -161,7 +161,7 @@ class Point:
 def take_over(point: Point) -> tuple[dict | None, FlowRun | None]:
     """What an earlier start of the sweep left of `point`: (its row, if it is restored as it is
     (pruned, or done); the run to wait for instead of starting one, if one is still running)."""
-    run = watch.latest_run(point.client, point.name, point.where.tag)
+    run = latest_run(point.client, point.name, point.where.tag)
     read: dict[str, dict] = {}
 
     def reported_status() -> str | None:
@@ -301,7 +301,7 @@ def run_points(where: Where, search: Search) -> list[dict]:
                 return
             with get_client(sync_client=True) as client:
                 for name in running:
-                    flow_run = watch.latest_run(client, name, where.tag)
+                    flow_run = latest_run(client, name, where.tag)
                     if flow_run is not None:
                         how[name] = watch.cancel(client, flow_run)
         finally:

@@ -22,14 +22,11 @@ import httpx
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import (
     FlowRunFilter,
-    FlowRunFilterName,
     FlowRunFilterParentFlowRunId,
     FlowRunFilterState,
     FlowRunFilterStateType,
-    FlowRunFilterTags,
 )
 from prefect.client.schemas.objects import TERMINAL_STATES, FlowRun, StateType
-from prefect.client.schemas.sorting import FlowRunSort
 from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
 from prefect.exceptions import PrefectHTTPStatusError
 from prefect.states import Cancelled, Cancelling, Crashed
@@ -52,21 +49,6 @@ class Stopped(Exception):
 
 class SweepCancelled(Exception):
     """The sweep's own flow run was cancelled (from the Prefect UI or API)."""
-
-
-def sweep_tag(sweep: str) -> str:
-    """The tag of every point's flow run of the sweep `sweep`, so that a restarted sweep finds them."""
-    return f"fmnist-sweep:{sweep}"
-
-
-def latest_run(client: SyncPrefectClient, name: str, tag: str) -> FlowRun | None:
-    """The newest flow run of the point `name` of the sweep tagged `tag`, in whatever state."""
-    runs = client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name]), tags=FlowRunFilterTags(all_=[tag])),
-        sort=FlowRunSort.EXPECTED_START_TIME_DESC,
-        limit=1,
-    )
-    return runs[0] if runs else None
 
 
 def silent_for(client: SyncPrefectClient, run: FlowRun, now: datetime | None = None) -> float:

@@ -1,8 +1,10 @@
 """One point of a sweep, on whichever machine's worker takes it: a DVC experiment in a fresh clone.
 
 Fresh clone of the sweep's exact commit -> the point's params -> the pipeline flow with `--pull`
-(whatever any machine already computed is restored, not retrained) and `--push` -> `dvc exp save`
--> `dvc exp push` to the git remote. The sweep (flows/sweep) starts one such run per point.
+(whatever any machine already computed is restored, not retrained) -> its outputs pushed to the
+DVC remote -> `dvc exp save` -> the experiment's ref pushed to the git remote. A run its sweep gave
+up on (a machine declared lost that comes back) writes none of it: flows/trial/fence.py. The sweep
+(flows/sweep) starts one such run per point.
 """
 
 from __future__ import annotations
@@ -22,15 +24,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from prefect.runtime import flow_run as prefect_flow_run
 
 from flows.contract import EPOCH_EVENT, EXPERIMENT_FLOW, RESULT_KEY
 from flows.pipeline.flow import fmnist_pipeline
-from flows.plumbing import dvc, git
+from flows.plumbing import dvc, git, remote
+from flows.plumbing.network import NETWORK_RETRIES
 from flows.plumbing.overrides import apply_overrides
+from flows.trial.fence import Fence
 from stages.lib import paths
 
 
@@ -106,6 +111,28 @@ def epochs_reported(root: Path, seconds: float = 2.0) -> Iterator[None]:
         watcher.join()
 
 
+@task(name="dvc-push", cache_policy=NO_CACHE, **NETWORK_RETRIES)
+def push_outputs(root: Path, fence: Fence) -> None:
+    """The point's outputs and run-cache to the DVC remote, if its sweep still counts on this run."""
+    fence.check()
+    remote.share(root, get_run_logger())
+
+
+def push_experiment(root: Path, name: str, fence: Fence, tries: int = 3) -> None:
+    """The experiment's ref to the git remote, as `dvc exp push --no-cache` pushes it, but only over
+    what this run saw there when it last found its sweep counting on it: a run paused between that
+    look and its push cannot overwrite the experiment of the run that replaced it."""
+    ref = git.experiment_ref(root, name)
+    if ref is None:
+        raise RuntimeError(f"{name}: `dvc exp save` left no experiment ref")
+    for _ in range(tries):
+        seen = git.remote_ref(root, "origin", ref)
+        fence.check()
+        if git.push_ref(root, "origin", ref, seen):
+            return
+    raise RuntimeError(f"{name}: the git remote's experiment kept changing under this run ({tries} tries)")
+
+
 @flow(name=EXPERIMENT_FLOW)
 def fmnist_experiment(repository: str, commit: str, name: str, overrides: list[str], jobs: int = 2) -> dict[str, Any]:
     """Run one param set of the pipeline as the DVC experiment `name`, in a fresh clone of `commit`.
@@ -131,18 +158,22 @@ def fmnist_experiment(repository: str, commit: str, name: str, overrides: list[s
     # Kept off the worker's own checkout, removed whatever happens: the results live in the
     # DVC remote and the experiment ref on the git remote.
     workdir = Path(tempfile.mkdtemp(prefix=f"fmnist-{name}-", dir=os.environ.get("FMNIST_WORKDIR")))
+    fence = Fence(name)  # a run its sweep gave up on writes nothing of the point (flows/trial/fence.py)
     try:
-        root = workdir / "checkout"
-        git.clone_at(repository, commit, root)
-        logger.info("%s: clone of %s at %s in %s on %s", name, repository, commit[:9], root, row["where"])
-        git.ensure_identity(root)
-        apply_overrides(overrides, root / "params.yaml")
-        with epochs_reported(root):
-            stages = fmnist_pipeline(pull=True, push=True, jobs=jobs, project=str(root))
-        row.update(result_row(root))
-        dvc.dvc(root, "exp", "save", "--force", "--name", name, "--message", f"{name}: {' '.join(overrides)}")
-        # --force: a rerun of the point records the same results under the same name.
-        dvc.dvc(root, "exp", "push", "--force", "--no-cache", "origin", name)
+        with fence.watching():
+            root = workdir / "checkout"
+            git.clone_at(repository, commit, root)
+            logger.info("%s: clone of %s at %s in %s on %s", name, repository, commit[:9], root, row["where"])
+            git.ensure_identity(root)
+            apply_overrides(overrides, root / "params.yaml")
+            with epochs_reported(root):
+                stages = fmnist_pipeline(pull=True, jobs=jobs, project=str(root))
+            row.update(result_row(root))
+            push_outputs(root, fence)
+            # --force: a rerun of the point on this machine records its results under the same name.
+            dvc.dvc(root, "exp", "save", "--force", "--name", name, "--message", f"{name}: {' '.join(overrides)}")
+            push_experiment(root, name, fence)
+            fence.check()  # the last look, before its result and its Completed state
         ran = [s["stage"] for s in stages if s["status"] == "ran"]
         logger.info("%s: experiment pushed; stages run here: %s", name, ", ".join(ran) or "none (restored or skipped)")
         # A resumed sweep shows here that a finished point was restored, not retrained.
