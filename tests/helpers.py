@@ -109,6 +109,16 @@ class Project:
         return json.loads((self.root / path).read_text())
 
 
+# dvc.yaml's curated plots (its top-level `plots`), with their templates: all that `dvc plots show` and
+# `dvc plots diff` draw.
+CURATED_PLOTS = {
+    "Accuracy per epoch": "linear",
+    "Loss per epoch": "linear",
+    "MLP confusion matrix (test)": "confusion",
+    "CNN confusion matrix (test)": "confusion",
+}
+
+
 TINY_PARAMS = {
     "fetch": {"sources": [str(DEBIAN_DATA)]},
     "preprocess": {"train_limit": 2000, "test_limit": 1000, "val_size": 500},
