@@ -113,6 +113,7 @@ NEXT = (
     "tests/tools/test_predict.py",
     "tests/flows/test_schedules.py",
     "tests/test_pipeline.py",
+    "tests/test_plots.py",
     "tests/test_shared_cache.py",
     "tests/reliability/test_workspace_faults.py",
 )

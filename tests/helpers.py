@@ -35,6 +35,15 @@ def tf_startup_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if any(marker in line for marker in TF_STARTUP_MARKERS)]
 
 
+# A line of TensorFlow's C++ log: absl's format (severity and date, time, thread, file:line]) or the
+# one TensorFlow used before 2.16 (date and time: severity file:line]).
+TF_CPP_LOG_LINE = re.compile(r"^[IWEF]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] |^[\d-]+ [\d:.]+: [IWEF] [\w./-]+:\d+\] ")
+
+
+def tf_cpp_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if TF_CPP_LOG_LINE.match(line)]
+
+
 def tool_env() -> dict[str, str]:
     """Run dvc, git and the stages' `python` from this interpreter's environment, quietly."""
     return {
@@ -107,6 +116,16 @@ class Project:
 
     def read_json(self, path: str) -> Any:
         return json.loads((self.root / path).read_text())
+
+
+# dvc.yaml's curated plots (its top-level `plots`), with their templates: all that `dvc plots show` and
+# `dvc plots diff` draw.
+CURATED_PLOTS = {
+    "Accuracy per epoch": "linear",
+    "Loss per epoch": "linear",
+    "MLP confusion matrix (test)": "confusion",
+    "CNN confusion matrix (test)": "confusion",
+}
 
 
 TINY_PARAMS = {

@@ -66,12 +66,17 @@ class TrainingInput(keras.callbacks.Callback):
                 batch_images = tf.gather(rows, start[:, 1:] + window, axis=2, batch_dims=1)
             return batch_images, tf.gather(labels, index)
 
+        # One batch at a time, no prefetch: with op determinism on (seed_everything), tf.data's
+        # make_deterministic rewrite runs every dataset function in order, because one_epoch reads a
+        # variable (a stateful op). It would turn a parallel map into this one and zero a prefetch
+        # buffer anyway, and its rewrite of a parallel map writes a spurious C++ error on every fit
+        # (TensorFlow 2.21: "NodeDef mentions attribute use_unbounded_threadpool which is not in the
+        # op definition: Op<name=MapDataset ...").
         self.dataset = (
             tf.data.Dataset.from_tensors(0)
             .flat_map(one_epoch)
             .apply(tf.data.experimental.assert_cardinality(-(-n // batch_size)))  # so that Keras knows an epoch's steps
-            .map(batch, num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE)
+            .map(batch)
         )
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:

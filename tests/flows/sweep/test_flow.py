@@ -14,6 +14,7 @@ import pytest
 
 from flows.sweep.flow import sweep_name
 from tests.flows.servers import Team, make_team, running_postgres, running_prefect_server, start_worker, stop
+from tests.helpers import CURATED_PLOTS
 
 # Two points, one per machine; the grid of two keys and more is tests/flows/test_search.py's.
 GRID = ["-S", "train_cnn.dense_units=16,32"]
@@ -92,8 +93,10 @@ def test_a_sweep_over_two_machines_ends_as_experiments_in_the_checkout(team):
     assert [line.split()[0] for line in printed[start + 2 : start + 4]] == [r["experiment"] for r in table]
     # The user's DVC compares the points' learning curves, and keeps the winner.
     names = [r["experiment"] for r in table]
-    plots = team.checkout.run("dvc", "plots", "diff", *names[:2], "--json").stdout
-    assert "dvclive/train_cnn/plots/metrics/val_accuracy.tsv" in plots and "Accuracy per epoch" in plots
+    plots = json.loads(team.checkout.run("dvc", "plots", "diff", *names[:2], "--json").stdout)["data"]
+    assert set(plots) == set(CURATED_PLOTS)
+    curves = plots["Accuracy per epoch"][0]["content"]["data"]["values"]
+    assert {row["rev"] for row in curves if row.get("val_accuracy")} == set(names[:2])
     team.checkout.run("dvc", "exp", "branch", names[0], "best-point")
     kept = team.checkout.run("git", "show", "best-point:metrics/evaluate.json").stdout
     assert json.loads(kept)["cnn"]["accuracy"] == table[0]["cnn_accuracy"]

@@ -1,9 +1,14 @@
-"""The training pipeline: seeded shuffles, flips (random and alternating) and translations per image."""
+"""The training pipeline: seeded shuffles, flips (random and alternating) and translations per image;
+a fit on it writes no TensorFlow C++ line."""
+
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from stages.lib.dataset import TrainingInput, make_dataset
+from tests.helpers import PROJECT, tf_cpp_lines
 
 
 def _images(n: int = 40) -> tuple[np.ndarray, np.ndarray]:
@@ -85,3 +90,20 @@ def test_validation_batches_keep_the_order():
     x, y = _images()
     images = np.concatenate([b[0].numpy() for b in make_dataset(x, y, batch_size=16)])
     np.testing.assert_array_equal(images, x)
+
+
+TRAINS_AS_A_STAGE_DOES = """
+from stages.train_cnn import build_cnn
+from tests.stages.tiny import CNN, train_once
+train_once(build_cnn, {**CNN, "epochs": 1, "augment_flip": "alternate", "augment_translate": 2})
+print("trained")
+"""
+
+
+def test_training_on_the_pipeline_writes_no_tensorflow_cpp_line():
+    """The training loop as the stages run it, op determinism on: tf.data's rewrite of a parallel map
+    for determinism wrote a spurious error line on every fit (TensorFlow 2.21)."""
+    proc = subprocess.run([sys.executable, "-c", TRAINS_AS_A_STAGE_DOES], cwd=PROJECT,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert proc.stdout == "trained\n"
+    assert tf_cpp_lines(proc.stderr) == [], proc.stderr

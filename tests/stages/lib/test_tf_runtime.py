@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from stages.lib.tf_runtime import cpu_has_bfloat16
-from tests.helpers import PROJECT, tf_startup_lines
+from tests.helpers import PROJECT, tf_cpp_lines, tf_startup_lines
 
 WRITES_INSIDE_THE_FILTER = r"""
 import os, sys
@@ -36,6 +36,7 @@ def test_a_stage_run_by_dvc_repro_prints_its_own_lines_only(reproduced, tmp_path
     output = proc.stdout + proc.stderr
     assert "Running stage 'train-mlp'" in output and "mlp: kept epoch" in output
     assert tf_startup_lines(output) == [], output
+    assert tf_cpp_lines(output) == [], output  # nor any later one, while it trains
 
 
 def test_importing_tensorflow_through_the_stages_prints_nothing():
