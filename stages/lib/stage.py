@@ -90,9 +90,8 @@ def run_main(main: Callable[..., None], *args: Any) -> None:
         cause = disk_full_message(Path(getattr(exc, "filename", None) or Path.cwd() / "?"))
         logger.error("%s%s", cause, _outputs_back(stage, logger))
         sys.exit(1)
-    except KeyboardInterrupt:
-        logger.error("interrupted: nothing was written as finished; rerun the stage to continue%s",
-                     _outputs_back(stage, logger))  # fmt: skip
+    except KeyboardInterrupt:  # stopped, not failed: its checkpoint and logs are where the next run resumes
+        logger.error("interrupted: nothing was written as finished; rerun the stage to continue")
         sys.exit(130)
     if stage:
         from stages.lib import last_run
