@@ -99,3 +99,44 @@ def test_bad_params_stop_a_stage_before_it_writes_anything(project, module, sect
     assert code == 1
     assert message in _one_line_error(stderr)
     assert {p: p.stat().st_mtime_ns for p in project.root.glob("data/**/*") if p.is_file()} == before
+
+
+def _outputs(project) -> dict[str, bytes]:
+    """Every file of the training stages' outputs, and params.yaml, by path."""
+    root = project.root
+    files = [root / "params.yaml", *root.glob("models/*.keras"), *root.glob("dvclive/**/*"), *root.glob("metrics/*"),
+             *root.glob("plots/**/*")]  # fmt: skip
+    return {str(f.relative_to(root)): f.read_bytes() for f in files if f.is_file()}
+
+
+def test_a_refused_value_after_an_uncommitted_run_costs_none_of_its_results(project, tmp_path):
+    """A successful run not yet committed, then a value a stage refuses: through `fmnist-flow run
+    --set` nothing starts and nothing changes; through plain `dvc repro` (which deletes a stage's
+    outputs before its command runs) the stage puts its DVCLive logs back, and its last line names
+    the command that puts back the model."""
+    project.set_params(train_cnn={"seed": 5})
+    assert project.repro() == ["train-cnn", "evaluate", "report"]
+    before = _outputs(project)
+    env = {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    flow = project.run("python", "-m", "flows", "run", "--set", "train_cnn.dense_units=abc", env=env, check=False)
+    assert flow.returncode == 1
+    last = flow.stderr.strip().splitlines()[-1]
+    assert "train_cnn.dense_units = 'abc' is not allowed; expected an integer >= 1" in last, flow.stderr[-2000:]
+    assert "Running stage" not in flow.stdout + flow.stderr
+    assert _outputs(project) == before  # params.yaml too: the refused --set was never written
+
+    project.set_params(train_cnn={"dense_units": "abc"})
+    repro = project.run("dvc", "repro", check=False)
+    assert repro.returncode != 0
+    cause = next(line for line in repro.stderr.splitlines() if " ERROR stages.train_cnn: " in line)
+    assert "train_cnn.dense_units = 'abc' is not allowed" in cause
+    assert cause.endswith("`dvc checkout train-cnn` puts back the last run's models/cnn.keras"), cause
+    after = _outputs(project)
+    assert "models/cnn.keras" not in after  # DVC deleted it before the stage ran
+    assert {k: v for k, v in after.items() if k != "params.yaml"} == {
+        k: v for k, v in before.items() if k not in ("params.yaml", "models/cnn.keras")
+    }  # the DVCLive logs, put back byte for byte
+    project.run("dvc", "checkout", "train-cnn")  # the command the line names
+    project.set_params(train_cnn={"dense_units": yaml.safe_load(before["params.yaml"])["train_cnn"]["dense_units"]})
+    assert _outputs(project) == before
+    assert "up to date" in project.run("dvc", "status").stdout
