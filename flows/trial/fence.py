@@ -25,9 +25,10 @@ import time
 from collections.abc import Iterator
 
 import httpx
+from prefect import get_run_logger
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.objects import FlowRun
-from prefect.exceptions import PrefectHTTPStatusError
+from prefect.exceptions import MissingContextError, PrefectHTTPStatusError
 from prefect.runtime import flow_run as this_flow_run
 
 from flows.contract import SWEEP_TAG_PREFIX, latest_run
@@ -85,7 +86,11 @@ class Fence:
     def stop(self, reason: str) -> None:
         """This run may write nothing more: stop its stages and end the process, leaving its flow
         run's state as the sweep set it."""
-        log.warning("%s: %s; this run stops and writes nothing of the point", self.name, reason)
+        try:
+            logger = get_run_logger()  # the run's log on the server too, where it still answers
+        except MissingContextError:
+            logger = log
+        logger.warning("%s: %s; this run stops and writes nothing of the point", self.name, reason)
         processes.stop_all(grace=10)
         for handler in logging.getLogger().handlers:
             handler.flush()

@@ -5,6 +5,7 @@ on PostgreSQL (a team's server), with two process workers standing for two machi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -40,6 +41,21 @@ class Machines:
     def lose(self, name: str) -> list[psutil.Process]:
         """The machine gone: its worker, the point's flow run and its stages, SIGKILLed together."""
         return kill_tree(self.workers.pop(name).pid)
+
+    def freeze(self, name: str) -> list[psutil.Process]:
+        """The machine paused (a suspended VM, a partition, a long stall): its whole process tree
+        SIGSTOPped, all found first. Returns what was frozen."""
+        root = psutil.Process(self.workers[name].pid)
+        tree = [root, *root.children(recursive=True)]
+        for proc in tree:
+            proc.suspend()
+        return tree
+
+    @staticmethod
+    def thaw(tree: list[psutil.Process]) -> None:
+        for proc in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.resume()
 
     def log(self, name: str) -> str:
         return (self.team.base / name / "worker.log").read_text()
@@ -97,16 +113,30 @@ def running_on(team: Team, seeds: tuple[int, ...], count: int) -> bool:
     return sum(r["state"]["type"] == "RUNNING" for rs in runs.values() for r in rs) >= count
 
 
-def test_a_lost_machines_point_runs_again_on_another_and_the_sweep_ends(team, machines):
+def _remote_state(team: Team) -> tuple[dict[str, str], set[str]]:
+    """The experiments on the git remote ({ref: commit}) and every file on the DVC remote."""
+    refs = team.checkout.run("git", "ls-remote", str(team.git_remote), "refs/exps/*").stdout.split()
+    files = {str(p.relative_to(team.dvc_remote)) for p in team.dvc_remote.rglob("*") if p.is_file()}
+    return dict(zip(refs[1::2], refs[0::2], strict=True)), files
+
+
+def test_a_frozen_machines_point_runs_again_elsewhere_and_the_machine_back_writes_nothing(team, machines):
+    """A machine paused mid-training past --lost-after: its point is declared lost and runs again on
+    the other machine, and the sweep ends. Then the paused machine comes back: its run finds it was
+    given up on, stops, and writes nothing of the point (no experiment, no DVC outputs, no Completed
+    state over its Crashed one)."""
     sweep = start_sweep(team, "-S", "train_cnn.seed=1,2", "--max-parallel", "2", "--lost-after", "60")
+    frozen = []
     try:
         wait_for(lambda: "checkpoint saved after epoch 2" in machines.log("machine-a"), 600, "training on machine-a")
-        machines.lose("machine-a")
+        frozen = machines.freeze("machine-a")
         lost_at, lost_clock = datetime.now(timezone.utc), time.monotonic()
         output, _ = sweep.communicate(timeout=600)
         ended = time.monotonic() - lost_clock
+        accepted = _remote_state(team)
     finally:
         stop(sweep)
+        machines.thaw(frozen)
     assert sweep.returncode == 0, output[-4000:]
     # Both points done within 5 minutes of the loss: the loss declared (below), then the point
     # trained again from the start on machine-b once its own point is done (about 3 minutes on the
@@ -123,6 +153,14 @@ def test_a_lost_machines_point_runs_again_on_another_and_the_sweep_ends(team, ma
     # give or take the sweep's polling and API calls on a busy machine.
     declared = datetime.fromisoformat(crashed[0]["state"]["timestamp"])
     assert (declared - lost_at).total_seconds() < 60 + 90, (declared, lost_at)
+    # Back: the paused run finds it was given up on within seconds, stops its stages and ends.
+    wait_for(lambda: not [p for p in frozen[1:] if p.is_running() and p.status() != psutil.STATUS_ZOMBIE], 120,
+             "the paused machine's run and stages to end")  # fmt: skip
+    log = machines.log("machine-a")
+    assert "this run stops and writes nothing of the point" in log, log[-3000:]
+    assert _remote_state(team) == accepted  # the experiment and the outputs are the accepted run's alone
+    runs = point_runs(team, (1, 2))
+    assert sorted(r["state"]["type"] for rs in runs.values() for r in rs) == ["COMPLETED", "COMPLETED", "CRASHED"]
 
 
 def test_stopping_a_sweep_with_a_lost_point_ends_it_in_seconds(team, machines):
