@@ -95,32 +95,19 @@ def project(reproduced, tmp_path) -> Project:
     return reproduced.copy_to(tmp_path / "project")
 
 
-# The modules that take longest (minutes each, measured with --durations on a 2-vCPU machine),
-# longest first. xdist's loadscope hands each worker two modules to start with and then one more
-# as it frees up, in collection order (pyproject.toml turns off its reordering by test count): the
-# three longest start at once on three workers, short modules come second, the rest fill in.
-LONGEST = (
-    "tests/flows/test_sweep.py",
-    "tests/reliability/test_sweep_faults.py",
-    "tests/reliability/test_stopping.py",
-)
-NEXT = (
-    "tests/reliability/test_interrupted_training.py",
-    "tests/flows/test_pipeline.py",
-    "tests/flows/test_docker.py",
-    "tests/flows/test_compare.py",
-    "tests/flows/test_parallel.py",
-    "tests/tools/test_predict.py",
-    "tests/flows/test_schedules.py",
-    "tests/test_pipeline.py",
-    "tests/test_plots.py",
-    "tests/test_shared_cache.py",
-    "tests/reliability/test_workspace_faults.py",
-)
+# Longest first: xdist's loadscope hands each worker a module and then one more as it frees up, in
+# collection order (pyproject.toml turns off its reordering by test count), so the modules that
+# take minutes start at once and the short ones fill in. A module says what it takes where it is
+# written: `pytestmark = pytest.mark.slow(minutes=N)` (N wall minutes on a 2-vCPU machine with the
+# suite beside it; a slow mark alone counts one).
+def _expected_minutes(item: pytest.Item) -> float:
+    slow = item.get_closest_marker("slow")
+    return slow.kwargs.get("minutes", 1) if slow else 0
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {module: i for i, module in enumerate(LONGEST)}
-    short = len(LONGEST)  # every module not named: seconds, not minutes
-    rank |= {module: short + 1 + i for i, module in enumerate(NEXT)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], short))  # stable within a module
+    minutes: dict[str, float] = {}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        minutes[module] = max(minutes.get(module, 0), _expected_minutes(item))
+    items.sort(key=lambda item: -minutes[item.nodeid.split("::")[0]])  # stable within a module

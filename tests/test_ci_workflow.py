@@ -14,7 +14,7 @@ import yaml
 
 from tests.helpers import PROJECT, tool_env
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(minutes=3)
 
 WORKFLOW = PROJECT / ".github" / "workflows" / "compare.yml"
 CML = """#!/bin/sh

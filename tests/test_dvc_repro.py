@@ -9,7 +9,7 @@ from tests.helpers import TINY_PARAMS, Project, require_real_data
 
 ALL = ["fetch", "preprocess", "train-mlp", "train-cnn", "evaluate", "report"]
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(minutes=7)
 
 
 @pytest.fixture(scope="module")

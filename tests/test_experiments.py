@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import tool_env
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(minutes=9)
 
 
 def _experiments(project) -> dict[str, dict]:

@@ -14,7 +14,7 @@ import yaml
 from stages.lib.idx import CLASS_NAMES
 from tests.helpers import CURATED_PLOTS, Project
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(minutes=2)
 
 Drawn = dict[str, list[dict[str, Any]]]  # `dvc plots ... --json`'s data: each plot drawn, by its name
 

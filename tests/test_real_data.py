@@ -11,7 +11,7 @@ from stages.preprocess import PreprocessParams, preprocess
 from stages.train_mlp import MLPParams, build_mlp
 from tests.helpers import require_real_data
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(minutes=2)
 
 
 def test_one_mlp_epoch_on_the_real_data(tmp_path):

@@ -8,7 +8,7 @@ from PIL import Image
 
 from tests.helpers import Project
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(minutes=4)
 
 ARTIFACTS = ("models/mlp.keras", "models/cnn.keras", "data/predictions/test.npz", "reports/report.html")
 

@@ -3,7 +3,7 @@
 # (base_image.sh), with no DVC remote extras.
 #   tests/containers/project_image.sh BASE_IMAGE IMAGE
 # .ci/run starts it at once in the background, so that the minutes of downloading TensorFlow into
-# the image overlap the suite's own set-up and first tests; tests/flows/test_docker.py runs it
+# the image overlap the suite's own set-up and first tests; tests/flows/trial/test_docker.py runs it
 # again, which waits for that build (one at a time) and then finds every layer cached.
 set -euo pipefail
 base=$1 image=$2

@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import tool_env
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(minutes=10)
 
 EPOCHS = 6
 # The default conv widths on the tiny data: over a second an epoch, so the run is still going

@@ -7,7 +7,7 @@ import yaml
 
 from tests.helpers import tool_env
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(minutes=5)
 
 
 def _stage(project, module):

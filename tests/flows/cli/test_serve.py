@@ -14,7 +14,7 @@ import pytest
 from tests.flows.servers import stop
 from tests.helpers import wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(minutes=3)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import pytest
 from tests.flows.servers import stop
 from tests.helpers import Project, tool_env
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(minutes=10)
 
 EPOCHS = 6
 # Over a second an epoch on the tiny data (as in test_interrupted_training.py).

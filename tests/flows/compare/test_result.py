@@ -12,7 +12,7 @@ import pytest
 from flows.compare.render import render_markdown
 from tests.helpers import Project
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(minutes=13)
 
 
 @pytest.fixture(scope="module")

@@ -113,7 +113,7 @@ def run_flow(project, *args):
     return dict(SUMMARY.findall(output)), output
 
 
-@pytest.mark.slow
+@pytest.mark.slow(minutes=5)
 def test_flow_from_nothing_leaves_dvc_with_nothing_to_do(project):
     statuses, output = run_flow(project)
     assert list(statuses) == [s for s in plan(GRAPH, None)]

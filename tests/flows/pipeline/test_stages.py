@@ -8,7 +8,7 @@ import yaml
 
 from tests.helpers import TINY_PARAMS, Project
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(minutes=7)
 
 # Files whose bytes carry a time: Keras stores the save time in a .keras file, the training
 # metrics and history hold seconds, and the report shows them. Everything else a run writes

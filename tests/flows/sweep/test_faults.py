@@ -18,7 +18,7 @@ import pytest
 from tests.flows.servers import Team, kill_tree, make_team, running_postgres, running_prefect_server, start_worker, stop
 from tests.helpers import wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(minutes=18)
 
 # Some seconds an epoch on the tiny data: a point is still training when the test strikes (after
 # its second epoch at the latest), and a lost one trained again elsewhere costs minutes, not ten.

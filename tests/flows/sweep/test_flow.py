@@ -16,6 +16,8 @@ from flows.sweep.flow import sweep_name
 from tests.flows.servers import Team, make_team, running_postgres, running_prefect_server, start_worker, stop
 from tests.helpers import CURATED_PLOTS
 
+pytestmark = pytest.mark.slow(minutes=23)
+
 # Two points, one per machine; the grid of two keys and more is tests/flows/test_search.py's.
 GRID = ["-S", "train_cnn.dense_units=16,32"]
 
@@ -73,7 +75,6 @@ def experiments(team: Team) -> dict[str, dict]:
     return found
 
 
-@pytest.mark.slow
 def test_a_sweep_over_two_machines_ends_as_experiments_in_the_checkout(team):
     proc = sweep(team, *GRID)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -102,7 +103,6 @@ def test_a_sweep_over_two_machines_ends_as_experiments_in_the_checkout(team):
     assert json.loads(kept)["cnn"]["accuracy"] == table[0]["cnn_accuracy"]
 
 
-@pytest.mark.slow
 def test_the_same_sweep_again_trains_nothing(team):
     first = {r["experiment"]: r for r in team.latest_artifact("fmnist-sweep-leaderboard")}
     after = datetime.now(timezone.utc).isoformat()
@@ -117,7 +117,6 @@ def test_the_same_sweep_again_trains_nothing(team):
     assert all(name in shown for name in first)
 
 
-@pytest.mark.slow
 def test_a_failed_point_is_a_row_and_the_others_complete(team):
     # 2000 validation images leave none of the 2000 training images to train on: preprocess fails
     # at work, which no check before it can see. The other point is the commit's (restored).
@@ -131,7 +130,6 @@ def test_a_failed_point_is_a_row_and_the_others_complete(team):
     assert len(team.server.flow_runs(name={"any_": [table[-1]["experiment"]]})) == 1  # its own error: no retry
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     ("change", "args", "message"),
     [
@@ -177,7 +175,6 @@ def _experiments_named(team: Team, prefix: str) -> dict[str, dict]:
     return {name: exp for name, exp in experiments(team).items() if name.startswith(prefix)}
 
 
-@pytest.mark.slow
 def test_a_hopeless_trial_is_pruned_before_its_last_epoch(team):
     # The median needs two finished trials: they run side by side, one per machine, then the third.
     proc = sweep(team, "-S", "train_cnn.learning_rate=0.001,0.002,30", "-S", "train_cnn.epochs=3", "--max-parallel",
@@ -192,7 +189,6 @@ def test_a_hopeless_trial_is_pruned_before_its_last_epoch(team):
     assert pruned["experiment"] not in experiments(team)  # a pruned trial is no experiment
 
 
-@pytest.mark.slow
 def test_a_seeded_tpe_search_stopped_after_two_trials_goes_on_to_its_total(team):
     """Four trials, two at a time (one per machine), stopped once two have finished: the two that
     the stop found just taken by the workers are cancelled, and the four end as DVC experiments

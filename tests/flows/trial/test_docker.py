@@ -20,7 +20,7 @@ import pytest
 from tests.flows.servers import Team, make_team, start_worker, stop
 from tests.helpers import PROJECT, Project, tf_startup_lines
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(minutes=8)
 
 BASE_IMAGE = "fmnist-test-base:bookworm"
 IMAGE = "fmnist-pipeline:test"
