@@ -1,18 +1,14 @@
 """The Prefect flow: stage planning, param overrides, and its invariants against `dvc repro`."""
 
 import re
-import shutil
 from datetime import datetime, timezone
 
 import httpx
 import pytest
-import yaml
 
 from flows.pipeline.flow import metrics_markdown
 from flows.plumbing.dvc import plan
-from flows.plumbing.overrides import apply_overrides, check
-from stages.lib.params import ParamsError
-from tests.helpers import PROJECT, TINY_PARAMS, Project, require_real_data, tf_startup_lines
+from tests.helpers import TINY_PARAMS, Project, require_real_data, tf_startup_lines
 
 GRAPH = {
     "fetch": set(),
@@ -38,45 +34,6 @@ def test_plan_takes_targets_with_their_upstream_only():
 def test_plan_names_an_unknown_stage():
     with pytest.raises(ValueError, match="unknown stage 'train'; dvc.yaml has fetch, preprocess"):
         plan(GRAPH, ["train"])
-
-
-def test_overrides_set_yaml_values_and_keep_comments(tmp_path):
-    path = tmp_path / "params.yaml"
-    shutil.copy(PROJECT / "params.yaml", path)
-    apply_overrides(["train_cnn.epochs=3", "train_cnn.filters=[8, 16]", "preprocess.train_limit=null"], path)
-    assert "# one conv block per entry" in path.read_text()
-    document = yaml.safe_load(path.read_text())
-    assert (document["train_cnn"]["epochs"], document["train_cnn"]["filters"]) == (3, [8, 16])
-    assert document["preprocess"]["train_limit"] is None
-
-
-@pytest.mark.parametrize(
-    ("override", "message"),
-    [
-        ("train_cnn.epoch=3", "params.yaml has no train_cnn.epoch; keys there: epochs, batch_size"),
-        ("training.epochs=3", "params.yaml has no training; keys there: fetch, preprocess"),
-        ("epochs=3", "not of the form section.key=value"),
-        ("train_cnn.epochs", "not of the form section.key=value"),
-        # A value its stage would refuse: refused here, before any stage (and DVC deleting its outputs).
-        ("train_cnn.dense_units=abc", "params.yaml: train_cnn.dense_units = 'abc' is not allowed; expected an "
-         "integer >= 1"),
-        ("train_mlp.dropout=1.5", "params.yaml: train_mlp.dropout = 1.5 is not allowed"),
-    ],
-)  # fmt: skip
-def test_bad_overrides_are_refused_before_anything_is_written(tmp_path, override, message):
-    path = tmp_path / "params.yaml"
-    shutil.copy(PROJECT / "params.yaml", path)
-    before = path.read_bytes()
-    with pytest.raises((ValueError, ParamsError), match=re.escape(message)):
-        apply_overrides(["report.seed=1", override], path)
-    assert path.read_bytes() == before
-
-
-def test_a_params_file_a_stage_would_refuse_is_refused_without_overrides_too(tmp_path):
-    path = tmp_path / "params.yaml"
-    path.write_text((PROJECT / "params.yaml").read_text().replace("dense_units: 128", "dense_units: many"))
-    with pytest.raises(ParamsError, match="train_cnn.dense_units = 'many' is not allowed"):
-        check([], path)
 
 
 def test_metrics_markdown_tables_both_models(tmp_path):
@@ -147,20 +104,6 @@ def test_flow_override_reruns_exactly_the_affected_stages(project):
     assert {s for s, status in statuses.items() if status == "ran"} == {"train-cnn", "evaluate", "report"}
     assert "epochs: 2" in (project.root / "params.yaml").read_text()
     assert "up to date" in project.run("dvc", "status").stdout
-
-
-@pytest.mark.slow
-def test_a_failing_stage_fails_the_flow_with_its_error_in_the_log(project):
-    kept = project.params()["train_mlp"]["dropout"]
-    project.set_params(train_mlp={"dropout": 1.5})
-    try:
-        proc = project.run("python", "-m", "flows", "run", env=project.prefect_env, check=False)
-    finally:
-        project.set_params(train_mlp={"dropout": kept})
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 1
-    assert "train_mlp.dropout = 1.5 is not allowed" in output
-    assert "flow failed: stage train-mlp failed" in output
 
 
 @pytest.mark.slow

@@ -1,0 +1,44 @@
+"""fmnist-flow's arguments: each command's options built and checked as they are parsed, a mistake one
+line and exit 2 before anything starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.cli.args import parse
+from flows.sweep.options import DEFAULTS, SweepOptions, flag_of
+
+
+def test_the_command_line_builds_the_options_with_their_own_defaults():
+    args = parse(["sweep", "-S", "train_cnn.epochs=1,2", "-S", "train_cnn.seed=1", "--retries", "0",
+                  "--lost-after", "90"])  # fmt: skip
+    assert args.options == SweepOptions(sets=("train_cnn.epochs=1,2", "train_cnn.seed=1"), retries=0, lost_after=90.0)
+    resolved = ("retries", "lost_after", "deployment", "prune")  # given, or resolved from their defaults
+    unchanged = {key: value for key, value in DEFAULTS.items() if key not in resolved}
+    assert {key: getattr(args.options, key) for key in unchanged} == unchanged
+    assert flag_of("max_parallel") == "--max-parallel" and flag_of("sets") == "-S"
+
+
+def test_a_mistake_on_the_command_line_exits_2_naming_the_flag(capsys):
+    with pytest.raises(SystemExit) as exited:
+        parse(["sweep", "-S", "x=1", "--max-parallel", "0"])
+    assert exited.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .splitlines()[-1]
+        .endswith("error: --max-parallel: 0 is not allowed; expected an integer >= 1")
+    )
+
+
+def test_a_run_or_serve_mistake_exits_2_naming_the_flag(capsys):
+    assert parse(["run", "--jobs", "1", "--set", "train_cnn.epochs=2"]).overrides == ["train_cnn.epochs=2"]
+    with pytest.raises(SystemExit) as exited:
+        parse(["serve", "--jobs", "0", "--interval", "60"])
+    assert exited.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .splitlines()[-1]
+        .endswith("argument --jobs: 0 is not allowed; expected an integer >= 1")
+    )
