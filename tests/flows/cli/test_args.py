@@ -19,26 +19,23 @@ def test_the_command_line_builds_the_options_with_their_own_defaults():
     assert flag_of("max_parallel") == "--max-parallel" and flag_of("sets") == "-S"
 
 
-def test_a_mistake_on_the_command_line_exits_2_naming_the_flag(capsys):
+@pytest.mark.parametrize(
+    ("argv", "last"),
+    [
+        (
+            ["sweep", "-S", "x=1", "--max-parallel", "0"],
+            "error: --max-parallel: 0 is not allowed; expected an integer >= 1",
+        ),
+        (["serve", "--jobs", "0", "--interval", "60"], "argument --jobs: 0 is not allowed; expected an integer >= 1"),
+        (["run", "--jobs", "two"], "argument --jobs: 'two' is not allowed; expected an integer >= 1"),
+    ],
+)
+def test_a_mistake_exits_2_naming_the_flag(capsys, argv, last):
     with pytest.raises(SystemExit) as exited:
-        parse(["sweep", "-S", "x=1", "--max-parallel", "0"])
+        parse(argv)
     assert exited.value.code == 2
-    assert (
-        capsys.readouterr()
-        .err.strip()
-        .splitlines()[-1]
-        .endswith("error: --max-parallel: 0 is not allowed; expected an integer >= 1")
-    )
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(last)
 
 
-def test_a_run_or_serve_mistake_exits_2_naming_the_flag(capsys):
+def test_a_run_takes_its_overrides_as_given():
     assert parse(["run", "--jobs", "1", "--set", "train_cnn.epochs=2"]).overrides == ["train_cnn.epochs=2"]
-    with pytest.raises(SystemExit) as exited:
-        parse(["serve", "--jobs", "0", "--interval", "60"])
-    assert exited.value.code == 2
-    assert (
-        capsys.readouterr()
-        .err.strip()
-        .splitlines()[-1]
-        .endswith("argument --jobs: 0 is not allowed; expected an integer >= 1")
-    )
