@@ -77,6 +77,16 @@ LEVERS = {
     "augment_flip=alternate": "alternating flips", "augment_flip=random": "random flips",
     "augment_flip=true": "random flips", "augment_translate": "translations", "ema": "weight EMA",
     "label_smoothing": "label smoothing", "batch_size": "larger batches", "precision=mixed_bfloat16": "bfloat16",
+    "optimizer=nesterov": "Nesterov SGD", "lr_schedule=triangular": "triangular schedule", "warmup": "warm-up",
+    "bn_momentum": "fast BN statistics", "stem=patches": "patches stem", "stem=whitened_patches": "whitened stem",
+    "conv_dropout": "less dropout", "dense_dropout": "less dropout",
+}  # fmt: skip
+
+# Test accuracies to hold the CNN's frontier against, drawn as lines: Zalando's benchmark table's
+# small CNNs, and this project's round 2 and round 3 defaults (their committed test accuracy).
+ANCHORS = {
+    "Zalando: 2 conv, <100k params": 0.925, "Zalando: 2 conv + 3 FC": 0.932, "Zalando: CapsNet": 0.936,
+    "round 2's default (a58c034)": 0.9383, "round 3's default (ecd1cf2)": 0.9245,
 }  # fmt: skip
 
 
@@ -119,6 +129,11 @@ def table() -> str:
             axis.scatter(r["cpu_seconds"], r["val_accuracy"], color=f"C{cpus.index(r['cpu'])}")
             axis.annotate(str(number), (r["cpu_seconds"], r["val_accuracy"]), fontsize=8,
                           xytext=(4, 2), textcoords="offset points")  # fmt: skip
+        if model == "cnn":
+            for number, (anchor, accuracy) in enumerate(ANCHORS.items()):
+                axis.axhline(accuracy, color="grey", linestyle=(0, (2 + number, 2)), linewidth=0.8)
+                axis.annotate(f"{anchor} (test {accuracy:.3f})", (1.0, accuracy), xycoords=("axes fraction", "data"),
+                              ha="right", va="bottom", fontsize=6.5, color="dimgrey")  # fmt: skip
         axis.set(title=f"{model.upper()} (point labels: table rows)",
                  xlabel="training CPU seconds (2 cores)", ylabel="validation accuracy")  # fmt: skip
         axis.grid(alpha=0.3)
