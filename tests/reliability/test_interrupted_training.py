@@ -44,7 +44,8 @@ def _start_and_kill_after_epoch_2(project, sig: signal.Signals) -> str:
     return "".join(output)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=lambda s: s.name)  # SIGTERM: test_stopping.py
+# SIGKILL, which nothing can catch; Ctrl-C and SIGTERM reach the stages through tests/flows/cli/test_supervision.py.
+@pytest.mark.parametrize("sig", [signal.SIGKILL], ids=lambda s: s.name)
 def test_killed_training_leaves_nothing_finished_and_resumes(project, sig):
     project.set_params(train_cnn=SLOW_ENOUGH)
     _start_and_kill_after_epoch_2(project, sig)

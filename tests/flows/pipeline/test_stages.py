@@ -49,12 +49,13 @@ def test_a_parallel_run_from_nothing_writes_what_dvc_repro_writes(flow_project, 
     assert flow_project.read_json("metrics/evaluate.json") == reproduced.read_json("metrics/evaluate.json")
 
 
-# Two flow runs in one process (one Prefect start-up), each with new seeds so both trainings
-# really run, then one with jobs=1. Per run: the summary rows and what `dvc status` says then.
+# Two flow runs in a row in one process (one Prefect start-up), each with new seeds so both trainings
+# really run: side by side (jobs=2), then one after the other. Per run: the summary rows and what
+# `dvc status` says then.
 REPEAT = textwrap.dedent("""
     import json, subprocess, sys
     from flows.pipeline.flow import fmnist_pipeline
-    for seed, jobs in [(1, 2), (2, 2), (3, 1)]:
+    for seed, jobs in [(1, 2), (2, 1)]:
         rows = fmnist_pipeline(targets=["train-mlp", "train-cnn"], jobs=jobs,
                                overrides=[f"train_mlp.seed={seed}", f"train_cnn.seed={seed}"])
         status = subprocess.run(["dvc", "status", "--json"], capture_output=True, text=True, check=True).stdout
@@ -67,7 +68,7 @@ def test_parallel_runs_in_a_row_keep_dvc_consistent(flow_project):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     assert "Unable to acquire lock" not in proc.stderr and "is busy" not in proc.stderr
     runs = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert len(runs) == 3
+    assert len(runs) == 2
     for run in runs:
         rows = {r["stage"]: r for r in run["rows"]}
         mlp, cnn = rows["train-mlp"], rows["train-cnn"]

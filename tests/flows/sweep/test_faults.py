@@ -218,10 +218,10 @@ def test_a_killed_sweep_started_again_waits_for_its_running_points(team, machine
 def test_a_server_restart_costs_a_sweep_nothing_and_a_long_outage_ends_it_in_one_line_to_resume(team, machines):
     """The server killed and started again within --api-outage: the sweep rides it out. Killed
     again for longer: the sweep ends in one line, and the same sweep started again resumes."""
-    args = ("-S", "train_cnn.seed=7,8", *TRAINING_THROUGH_AN_OUTAGE, "--max-parallel", "2", "--api-outage", "60")
+    args = ("-S", "train_cnn.seed=7", *TRAINING_THROUGH_AN_OUTAGE, "--api-outage", "60")  # one point is enough
     sweep = start_sweep(team, *args)
     try:
-        wait_for(lambda: running_on(team, (7, 8), 2), 600, "two points running")
+        wait_for(lambda: running_on(team, (7,), 1), 600, "the point running")
         team.server.kill()
         killed = time.monotonic()
         time.sleep(2)
@@ -229,7 +229,7 @@ def test_a_server_restart_costs_a_sweep_nothing_and_a_long_outage_ends_it_in_one
         # Past --api-outage since the kill, and the sweep goes on: it counts only the seconds unanswered.
         time.sleep(max(0.0, killed + 65 - time.monotonic()))
         assert sweep.poll() is None, f"a restart ended the sweep: {sweep.communicate()[0][-3000:]}"
-        wait_for(lambda: running_on(team, (7, 8), 2), 120, "the two points running after the restart")
+        wait_for(lambda: running_on(team, (7,), 1), 120, "the point running after the restart")
         team.server.kill()  # now for longer than --api-outage
         output, _ = sweep.communicate(timeout=300)
     finally:
@@ -243,4 +243,4 @@ def test_a_server_restart_costs_a_sweep_nothing_and_a_long_outage_ends_it_in_one
     again = team.checkout.run("python", "-m", "flows", "sweep", *args, env=team.env, check=False)
     assert again.returncode == 0, again.stderr[-4000:]
     table = team.latest_artifact("fmnist-sweep-leaderboard")
-    assert [r["status"] for r in table] == ["done", "done"], json.dumps(table)[:2000]
+    assert [r["status"] for r in table] == ["done"], json.dumps(table)[:2000]
