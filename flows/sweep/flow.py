@@ -4,7 +4,7 @@ the trials a grid's points or drawn by Optuna (random, TPE), hopeless ones prune
     checkout ── sweep ──> one child run of the experiment deployment per trial (flows/trial)
         ^                    on any worker: fresh clone, dvc pull --run-cache, pipeline, dvc exp push
         │    └── Optuna <── each epoch's validation accuracy (events), each trial's kept-epoch score
-        └── dvc exp pull <── leaderboard (Prefect table artifact, and the table the command prints)
+        └── dvc exp pull <── leaderboard (a DataFrame: the CSV, Prefect's table artifact, the printed table)
 
 Git carries the code, params and experiment refs; the DVC remote the data, models and run-cache;
 Prefect the scheduling, logs and results. The same command started again continues: the study is
@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.client.orchestration import get_client
@@ -29,7 +30,7 @@ from prefect.states import Cancelled
 from flows.compare.result import CompareError, test_answers
 from flows.plumbing import dvc
 from flows.sweep import earlier, watch
-from flows.sweep.leaderboard import format_table, leaderboard, seed_groups, varying_keys
+from flows.sweep.leaderboard import format_groups, format_table, leaderboard, seed_groups, varying_keys, write_csv
 from flows.sweep.options import SweepOptions
 from flows.sweep.points import Where, run_points
 from flows.sweep.preflight import Checked
@@ -49,7 +50,7 @@ def sweep_name(commit: str, sets: list[str], search: str = "grid", seed: int = 0
 
 
 @flow(name=FLOW_NAME, validate_parameters=False)  # checked where they were made: SweepOptions, prepare
-def fmnist_sweep(options: SweepOptions, checked: Checked, project: str | None = None) -> list[dict]:
+def fmnist_sweep(options: SweepOptions, checked: Checked, project: str | None = None) -> pd.DataFrame:
     """Run a sweep's trials as DVC experiments on a work pool; return the leaderboard.
 
     Args:
@@ -91,15 +92,19 @@ def fmnist_sweep(options: SweepOptions, checked: Checked, project: str | None = 
     grid = {trial: overrides(point) for trial, point in study.planned.items()}
     varying = varying_keys(grid)
     table = leaderboard(rows, grid, varying, test, options.objective)
-    create_table_artifact(key=LEADERBOARD_KEY, table=table, description=f"Sweep {name}: best first")
+    csv = options.leaderboard_csv(root, name)
+    write_csv(table, csv)
+    create_table_artifact(key=LEADERBOARD_KEY, table=table.to_dict("records"), description=f"Sweep {name}: best first")
     logger.info(
-        "%s: %d of %d trials done in %.0fs\n%s",
-        *(name, len(done), len(rows), time.perf_counter() - start, format_table(table)),
+        "%s: %d of %d trials done in %.0fs; every column in %s\n%s",
+        *(name, len(done), len(rows), time.perf_counter() - start, csv, format_table(table, options.objective)),
     )
-    groups = seed_groups(table, varying)
-    if groups:
-        create_table_artifact(key=GROUPS_KEY, table=groups, description=f"Sweep {name}: points differing in seeds only")
-        logger.info("%s: the points that differ only in their seeds, as groups:\n%s", name, format_table(groups))
+    groups = seed_groups(table, varying, options.objective)
+    if not groups.empty:
+        create_table_artifact(key=GROUPS_KEY, table=groups.to_dict("records"),
+                              description=f"Sweep {name}: points differing in seeds only")  # fmt: skip
+        logger.info("%s: the points that differ only in their seeds, as groups:\n%s", name,
+                    format_groups(groups, options.objective))  # fmt: skip
     return table
 
 
