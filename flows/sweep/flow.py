@@ -10,8 +10,8 @@ Git carries the code, params and experiment refs; the DVC remote the data, model
 Prefect the scheduling, logs and results. The same command started again continues: the study is
 rebuilt from the sweep's DVC experiments and its runs on Prefect, finished trials are restored and
 running ones waited for. Its options: options.py; before any work: preflight.py; the points on
-the pool: points.py (watch.py for lost machines); the search: space.py and search.py; the
-leaderboard: leaderboard.py.
+the pool: points.py (watch.py for lost machines, progress.py for the progress artifact); the
+search: space.py and search.py; the leaderboard: leaderboard.py; the search's pictures: pictures.py.
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ from prefect.states import Cancelled
 
 from flows.compare.result import CompareError, test_answers
 from flows.plumbing import dvc
-from flows.sweep import earlier, watch
+from flows.sweep import earlier, pictures, watch
 from flows.sweep.leaderboard import format_groups, format_table, leaderboard, seed_groups, varying_keys, write_csv
 from flows.sweep.options import SweepOptions
 from flows.sweep.points import Where, run_points
 from flows.sweep.preflight import Checked
+from flows.sweep.progress import Progress
 from flows.sweep.search import Search
 from flows.sweep.space import overrides
 from tools.checkout import project_root
@@ -41,6 +42,8 @@ from tools.checkout import project_root
 FLOW_NAME = "fmnist-sweep"
 LEADERBOARD_KEY = "fmnist-sweep-leaderboard"
 GROUPS_KEY = "fmnist-sweep-seed-groups"
+PROGRESS_KEY = "fmnist-sweep-progress"
+PICTURES_KEY = "fmnist-sweep-pictures"
 
 
 def sweep_name(commit: str, sets: list[str], search: str = "grid", seed: int = 0, objective: str = "cnn") -> str:
@@ -80,8 +83,9 @@ def fmnist_sweep(options: SweepOptions, checked: Checked, project: str | None = 
         *(name, options.search, study.budget, checked.commit[:9], options.deployment, checked.pool),
         options.max_parallel, f"; {len(restored)} from an earlier start" if restored else "",
     )  # fmt: skip
+    progress = Progress(PROGRESS_KEY, study.budget, name, logger)
     try:
-        rows = run_points(where, study)
+        rows = run_points(where, study, on_ended=progress.ended_one)
     except watch.SweepCancelled as exc:  # the notes say what became of each point
         return Cancelled(message=" ".join([str(exc), *getattr(exc, "__notes__", [])]))
     done = [r["experiment"] for r in rows if r["status"] == "done"]
@@ -99,6 +103,8 @@ def fmnist_sweep(options: SweepOptions, checked: Checked, project: str | None = 
         "%s: %d of %d trials done in %.0fs; every column in %s\n%s",
         *(name, len(done), len(rows), time.perf_counter() - start, csv, format_table(table, options.objective)),
     )
+    pictures.publish(study.study, list(study.distributions), f"{options.objective}_val_accuracy", csv, PICTURES_KEY,
+                     logger)  # fmt: skip
     groups = seed_groups(table, varying, options.objective)
     if not groups.empty:
         create_table_artifact(key=GROUPS_KEY, table=groups.to_dict("records"),
