@@ -30,9 +30,8 @@ def save_experiment(project: Project, name: str, point: dict, score: float, curv
     (project.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     summary = project.read_json("dvclive/train_cnn/metrics.json") | {"val_accuracy": score}
     (project.root / "dvclive/train_cnn/metrics.json").write_text(json.dumps(summary))
-    lines = [f"{step}\t{value}" for step, value in enumerate(curve)]
-    (project.root / "dvclive/train_cnn/plots/metrics/val_accuracy.tsv").write_text("\n".join(["step\tval_accuracy",
-                                                                                              *lines]) + "\n")  # fmt: skip
+    lines = ["step\tval_accuracy", *(f"{step}\t{value}" for step, value in enumerate(curve))]
+    (project.root / "dvclive/train_cnn/plots/metrics/val_accuracy.tsv").write_text("\n".join(lines) + "\n")
     project.run("dvc", "exp", "save", "--name", name)
     project.run("git", "checkout", "--", ".")
 
