@@ -69,13 +69,14 @@ def prefect_server(tmp_path_factory) -> Iterator[PrefectServer]:
 
 
 @pytest.fixture(scope="session")
-def reproduced(tmp_path_factory, worker_id) -> Project:
+def reproduced(tmp_path_factory, request) -> Project:
     """The project with tiny params on the real data, reproduced by `dvc repro` and committed,
     once per test run: the xdist workers share it (the first to ask builds it, under a lock the
     others wait on). Tests read it, and take a copy (`reproduced.copy_to`) before running anything in it."""
     require_real_data()
     base = tmp_path_factory.getbasetemp()
-    shared = base if worker_id == "master" else base.parent  # the run's directory, above each worker's
+    worker = getattr(request.config, "workerinput", None)  # an xdist worker's; none without xdist (-p no:xdist)
+    shared = base if worker is None else base.parent  # the run's directory, above each worker's
     root, built = shared / "reproduced" / "project", shared / "reproduced" / "built"
     with FileLock(shared / "reproduced.lock"):
         if not built.exists():

@@ -15,6 +15,7 @@ fmnist-flow serve --cron "0 2 * * *"      (or --interval SECONDS)
 fmnist-flow push                          (dvc push --run-cache, completed)
 fmnist-flow sweep -S train_cnn.learning_rate=0.001,0.0005 -S train_cnn.dense_units=128,256
                   [--search grid|random|tpe] [--trials N] [--deployment fmnist-experiment] [--max-parallel 4]
+                  [--csv leaderboard.csv]
 fmnist-flow compare [A] [B] [--md | --json] [--html FILE]   (default: HEAD against the workspace)"""
 
 
@@ -86,6 +87,8 @@ def _sweep_options(sweep: argparse.ArgumentParser) -> None:
     sweep.add_argument("--api-outage", type=_number, metavar="SECONDS",
                        help=f"how long the Prefect API may not answer before the sweep stops, to be started again "
                        f"(default {d['api_outage']:g})")  # fmt: skip
+    sweep.add_argument("--csv", type=Path, metavar="PATH", help="write the whole leaderboard there as CSV, and the "
+                       "search's pictures beside it (default: sweeps/NAME/leaderboard.csv in the project)")  # fmt: skip
 
 
 def parser() -> argparse.ArgumentParser:

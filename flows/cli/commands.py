@@ -123,16 +123,17 @@ def sweep(args: argparse.Namespace) -> None:
         fail("sweep", exc)
     except BaseException as exc:  # stopped: Ctrl-C, SIGTERM, a cancellation
         stopped(exc)
-    logger.info("leaderboard (best first):\n%s", format_table(table))
-    failed = [r for r in table if r["status"] not in ("done", "pruned")]
-    if failed:
+    logger.info("leaderboard (best first):\n%s", format_table(table, options.objective))
+    failed = table[~table["status"].isin(["done", "pruned"])]
+    if not failed.empty:
+        first = failed.iloc[0]
         logger.error("%d of %d points failed (%s: %s); run the same command again to retry them, finished points "
-                     "are restored", len(failed), len(table), failed[0]["experiment"], failed[0]["error"])  # fmt: skip
+                     "are restored", len(failed), len(table), first["experiment"], first["error"])  # fmt: skip
         sys.exit(1)
-    done = [r for r in table if r["status"] == "done"]
-    pruned = f" ({len(table) - len(done)} pruned: no experiments)" if len(done) < len(table) else ""
+    done = int((table["status"] == "done").sum())
+    pruned = f" ({len(table) - done} pruned: no experiments)" if done < len(table) else ""
     logger.info("all %d points are experiments here now%s: dvc exp show; keep one with dvc exp apply NAME",
-                len(done), pruned)  # fmt: skip
+                done, pruned)  # fmt: skip
 
 
 def compare(args: argparse.Namespace) -> None:

@@ -2,7 +2,7 @@
 
 Each revision is a commit, branch, tag, DVC experiment or the workspace. Nothing is retrained or
 rerun: the test-set predictions that evaluate wrote (a DVC output) are read back for each
-revision, from the local cache or the DVC remote, as `dvc get` reads them. Per model: both
+revision, from the local cache or the DVC remote, in this process (`dvc.api.read`). Per model: both
 accuracies with Wilson intervals, the difference B - A with a paired interval, McNemar's mid-p,
 the images B fixes and breaks, and a verdict; per class the same with Holm's adjustment; and the
 MLP against the CNN within each revision. Rendered as text, Markdown (a pull-request comment),
@@ -12,16 +12,18 @@ JSON or a self-contained HTML page with pictures.
 from __future__ import annotations
 
 import dataclasses
+import io
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dvc.api
 import numpy as np
 import yaml
+from dvc.exceptions import DvcException, PathMissingError
 
-from flows.plumbing import dvc, git
+from flows.plumbing import git
 from stages.lib import paths, stats
 from stages.lib.idx import CLASS_NAMES
 from stages.lib.live import read_history
@@ -98,27 +100,26 @@ def check_same_test_split(a: Revision, b: Revision) -> None:
         )
 
 
-def _file(root: Path, revision: Revision, path: Path, scratch: Path) -> Path:
+def _file(root: Path, revision: Revision, path: Path) -> Path | io.BytesIO:
     """A DVC-tracked file of `revision` (`path` is one of stages.lib.paths): the workspace's own, or
-    `dvc get` from the cache or the remote."""
+    read from the local cache or the DVC remote."""
     if revision.commit is None:
         if not paths.in_checkout(path, root).exists():
             raise CompareError(f"the workspace has no {_rel(path)}: run `dvc repro` (or `dvc checkout`) first")
         return paths.in_checkout(path, root)
-    dest = scratch / revision.commit / _rel(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return dvc.get(root, _rel(path), revision.commit, dest)
-    except dvc.DvcError as exc:
+        return io.BytesIO(dvc.api.read(_rel(path), repo=str(root), rev=revision.commit, mode="rb"))
+    except (DvcException, OSError) as exc:
+        why = "" if isinstance(exc, PathMissingError) else f" ({str(exc).splitlines()[0]})"
         raise CompareError(
-            f"{_rel(path)} of {revision.label} is neither in the DVC cache nor on the DVC remote ({exc}): "
+            f"{_rel(path)} of {revision.label} is neither in the DVC cache nor on the DVC remote{why}: "
             f"`dvc push` it from where it was made, or rerun `dvc repro` at that revision"
         ) from None
 
 
-def _answers(root: Path, revision: Revision, scratch: Path) -> dict[str, np.ndarray]:
+def _answers(root: Path, revision: Revision) -> dict[str, np.ndarray]:
     """Each model's predicted class of every test image."""
-    with np.load(_file(root, revision, paths.PREDICTIONS, scratch), allow_pickle=False) as data:
+    with np.load(_file(root, revision, paths.PREDICTIONS), allow_pickle=False) as data:
         return {name: data[paths.predictions_key(name)].argmax(axis=1) for name in paths.MODELS}
 
 
@@ -181,15 +182,15 @@ def compare(root: Path, name_a: str, name_b: str, *, pictures: bool = False) -> 
     """Compare revision `name_b` against `name_a` on their test predictions (see the module's docstring)."""
     a, b = resolve(root, name_a), resolve(root, name_b)
     check_same_test_split(a, b)
-    with tempfile.TemporaryDirectory(prefix="fmnist-compare-") as tmp:
-        scratch = Path(tmp)
-        answers = {"a": _answers(root, a, scratch), "b": _answers(root, b, scratch)}
-        # One test split (checked above): the workspace's copy when it is one side, else A's.
-        side = b if b.commit is None else a
-        with np.load(_file(root, side, paths.TEST, scratch), allow_pickle=False) as test:
-            labels = test["y"]
-            images = test["x"] if pictures else None
-        histories = {r.label: _history(root, r, scratch) for r in (a, b)} if pictures else None
+    answers = {"a": _answers(root, a), "b": _answers(root, b)}
+    # One test split (checked above): the workspace's copy when it is one side, else A's.
+    with np.load(_file(root, b if b.commit is None else a, paths.TEST), allow_pickle=False) as test:
+        labels = test["y"]
+        images = test["x"] if pictures else None
+    histories = None
+    if pictures:
+        with tempfile.TemporaryDirectory(prefix="fmnist-compare-") as tmp:
+            histories = {r.label: _history(root, r, Path(tmp)) for r in (a, b)}
     for side, revision in (("a", a), ("b", b)):
         sizes = {len(v) for v in answers[side].values()}
         if sizes != {labels.size}:
@@ -217,9 +218,6 @@ def test_answers(root: Path, names: list[str]) -> tuple[np.ndarray, dict[str, di
     revisions = [resolve(root, name) for name in names]
     for other in revisions[1:]:
         check_same_test_split(revisions[0], other)
-    with tempfile.TemporaryDirectory(prefix="fmnist-compare-") as tmp, ThreadPoolExecutor(4) as pool:
-        scratch = Path(tmp)
-        answers = dict(zip(names, pool.map(lambda r: _answers(root, r, scratch), revisions), strict=True))
-        with np.load(_file(root, revisions[0], paths.TEST, scratch), allow_pickle=False) as test:
-            labels = test["y"]
-    return labels, answers
+    answers = {name: _answers(root, revision) for name, revision in zip(names, revisions, strict=True)}
+    with np.load(_file(root, revisions[0], paths.TEST), allow_pickle=False) as test:
+        return test["y"], answers

@@ -1,8 +1,10 @@
 """Talking to DVC through its command line: the stage graph, status, repro with its output streamed.
 
-DVC's Python API is internal; its command line is the stable interface, so everything here runs
-`dvc ...` in a project directory, with this environment's `python` first on PATH (DVC runs each
-stage as `python -m stages.X`). The DVC remote has a module of its own (flows/remote.py).
+DVC's `Repo` class is internal; its command line and `dvc.api` (which flows/compare and
+flows/sweep/earlier.py read revisions and experiments through) are its stable interfaces, so
+everything here runs `dvc ...` in a project directory, with this environment's `python` first on
+PATH (DVC runs each stage as `python -m stages.X`). The DVC remote has a module of its own
+(flows/plumbing/remote.py).
 """
 
 from __future__ import annotations
@@ -156,10 +158,3 @@ def plan(graph: dict[str, set[str]], targets: list[str] | None) -> list[str]:
             stack.extend(graph[stage])
     order = TopologicalSorter({s: graph[s] for s in graph}).static_order()
     return [s for s in order if s in wanted]
-
-
-def get(root: Path, path: str, rev: str, dest: Path) -> Path:
-    """`dvc get`: the DVC-tracked `path` as of commit `rev` of the repository at `root`, from its
-    local cache or its DVC remote, into `dest`."""
-    dvc(root, "get", str(root), path, "--rev", rev, "--out", str(dest), "--force")
-    return dest

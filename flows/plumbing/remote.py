@@ -2,7 +2,9 @@
 another machine needs to restore a run instead of repeating it.
 
 `dvc pull` and `dvc push` are DVC's CLI. What the CLI cannot do (push the outputs of run-cache
-records) uses DVC's Python API, here alone: dvc is pinned, and tests/test_shared_cache.py covers it.
+records) reads the cache through its documented layout and pushes through DVC's internal Python
+objects in one function, `push_objects`, which tests/flows/plumbing/test_remote.py checks against
+the pinned DVC.
 """
 
 from __future__ import annotations
@@ -53,16 +55,42 @@ def push_run_outputs(root: Path) -> int:
     workspace tracks now, and never a `cache: false` one (metrics, plot data): another machine
     then finds the record and still recomputes the stage, its metrics being nowhere. DVC's CLI
     has no command for this. Returns how many objects were sent.
+
+    The records and objects are read where DVC documents them (`dvc cache dir`, then `runs/` and
+    `files/md5/` in it: dvc.org/doc/user-guide/project-structure/internal-files).
     """
     import yaml
-    from dvc.repo import Repo
-    from dvc_data.hashfile.hash_info import HashInfo
 
-    with Repo(str(root)) as repo:
-        cache = repo.cache.local
-        records = [f for f in Path(repo.stage_cache.cache_dir).rglob("*") if f.is_file()]
-        md5s = {out["md5"] for f in records for out in yaml.safe_load(f.read_text()).get("outs", []) if "md5" in out}
-        for md5 in [m for m in md5s if m.endswith(".dir") and cache.exists(m)]:  # a directory: its files too
-            md5s.update(entry["md5"] for entry in json.loads(Path(cache.oid_to_path(md5)).read_text()))
-        present = [HashInfo("md5", md5) for md5 in sorted(md5s) if cache.exists(md5)]
-        return len(repo.cloud.push(present).transferred)
+    cache = root / dvc(root, "cache", "dir").stdout.strip()
+    records = [f for f in (cache / "runs").rglob("*") if f.is_file()]
+    md5s = {out["md5"] for f in records for out in yaml.safe_load(f.read_text()).get("outs", []) if "md5" in out}
+    for md5 in [m for m in md5s if m.endswith(".dir") and _object(cache, m).exists()]:  # a directory: its files too
+        md5s.update(entry["md5"] for entry in json.loads(_object(cache, md5).read_text()))
+    return push_objects(root, sorted(md5 for md5 in md5s if _object(cache, md5).exists()))
+
+
+def _object(cache: Path, md5: str) -> Path:
+    return cache / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def push_objects(root: Path, md5s: list[str]) -> int:
+    """Push these objects of the local cache (by md5) to the default DVC remote; how many were sent.
+
+    Nothing public does this: the CLI pushes only what a dvc.lock or .dvc file names, and dvc.api
+    pushes nothing. So DVC's internals are used here, and nowhere else: `dvc.repo.Repo`, its
+    `cloud.push` of `dvc_data`'s `HashInfo`s (what `dvc push` itself calls, DVC 3.67). A DVC that
+    changed them fails here with DvcError naming them.
+    """
+    try:
+        from dvc.repo import Repo
+        from dvc_data.hashfile.hash_info import HashInfo
+
+        with Repo(str(root)) as repo:
+            return len(repo.cloud.push([HashInfo("md5", md5) for md5 in md5s]).transferred)
+    except (ImportError, AttributeError, TypeError) as exc:
+        from dvc import __version__
+
+        raise DvcError(
+            f"DVC {__version__} no longer pushes objects as 3.67 did (Repo.cloud.push of dvc_data HashInfo: "
+            f"{exc}): flows/plumbing/remote.py push_objects needs updating to it"
+        ) from exc

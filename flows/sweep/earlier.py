@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
+from dvc.api import exp_show
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
@@ -19,51 +19,53 @@ from flows.sweep.space import Dimension, value_of
 from stages.lib import paths
 
 
-def _experiments(node: Any, found: dict[str, dict]) -> dict[str, dict]:
-    """{name: {"rev": sha, "params": ..., "metrics": ...}} of every experiment in `dvc exp show --json`."""
-    if isinstance(node, dict):
-        data = node.get("data")
-        if node.get("name") and isinstance(data, dict) and data.get("params") and node.get("rev"):
-            found[node["name"]] = {"rev": node["rev"], "params": data["params"], "metrics": data.get("metrics", {})}
-        for value in node.values():
-            _experiments(value, found)
-    elif isinstance(node, list):
-        for value in node:
-            _experiments(value, found)
-    return found
-
-
-def _lookup(document: dict, key: str) -> Any:
-    for part in key.split("."):
-        document = document[part]
-    return document
-
-
 def finished(
     root: Path, sweep: str, commit: str, git_remote: str, dimensions: list[Dimension], objective: str
 ) -> list[Restored]:
-    """The sweep's trials that became DVC experiments (on the git remote, pulled here)."""
+    """The sweep's trials that became DVC experiments (on the git remote, pulled here), with their
+    points, objective values and per-epoch validation curves."""
     listed = dvc.dvc(root, "exp", "list", git_remote, "--rev", commit, "--name-only", check=False).stdout.split()
     names = [name for name in listed if name.rsplit("-", 1)[0] == sweep and name.rsplit("-", 1)[-1].isdigit()]
     if not names:
         return []
     dvc.dvc(root, "exp", "pull", "--force", git_remote, *names)
-    shown = _experiments(json.loads(dvc.dvc(root, "exp", "show", "--json").stdout or "[]"), {})
+    shown = {row["Experiment"]: row for row in exp_show(repo=str(root), revs=commit) if row.get("Experiment")}
     live = str(paths.training_metrics_file(objective).relative_to(paths.ROOT))
     curve_file = str(paths.history_file(objective, "val_accuracy").relative_to(paths.ROOT))
     restored = []
     for name in names:
-        exp = shown.get(name)
-        if exp is None:
+        if name not in shown:
             continue
-        params = exp["params"]["params.yaml"]["data"]
-        value = exp["metrics"].get(live, {}).get("data", {}).get("val_accuracy")
-        text = git.show(root, exp["rev"], curve_file) or ""
+        text = git.show(root, git.experiment_commit(root, name) or name, curve_file) or ""
         rows = csv.DictReader(io.StringIO(text), delimiter="\t")
         curve = {int(r["step"]) + 1: float(r["val_accuracy"]) for r in rows}
-        point = {d.key: _lookup(params, d.key) for d in dimensions}
-        restored.append(Restored(name, point, "finished", value, curve))
+        point = {d.key: as_given(cell(shown[name], "params.yaml", d.key), d) for d in dimensions}
+        restored.append(Restored(name, point, "finished", cell(shown[name], live, "val_accuracy"), curve))
     return restored
+
+
+def cell(row: dict[str, Any], path: str, key: str) -> Any:
+    """`key` of the file `path` in a row of `dvc.api.exp_show`, which names a key by its file only
+    where two files have it (`dvclive/train_cnn/metrics.json:val_accuracy`, `train_cnn.seed`)."""
+    return row[f"{path}:{key}"] if f"{path}:{key}" in row else row.get(key)
+
+
+def as_given(shown: Any, dimension: Dimension) -> Any:
+    """A param's value as `dvc.api.exp_show` shows it (a float when its text reads as a number, else
+    that text: 16 is 16.0, [8, 16] is "[8, 16]") as the value the dimension gave it again."""
+    if not dimension.listed:
+        return int(shown) if dimension.integer else float(shown)
+    for choice in dimension.choices:
+        if _as_shown(choice) == shown:
+            return choice
+    return value_of(str(shown))
+
+
+def _as_shown(value: Any) -> Any:
+    try:
+        return float(str(value))
+    except ValueError:
+        return str(value)
 
 
 def on_prefect(client: SyncPrefectClient, tag: str, done: set[str], objective: str) -> list[Restored]:

@@ -4,14 +4,14 @@ the trials a grid's points or drawn by Optuna (random, TPE), hopeless ones prune
     checkout ── sweep ──> one child run of the experiment deployment per trial (flows/trial)
         ^                    on any worker: fresh clone, dvc pull --run-cache, pipeline, dvc exp push
         │    └── Optuna <── each epoch's validation accuracy (events), each trial's kept-epoch score
-        └── dvc exp pull <── leaderboard (Prefect table artifact, and the table the command prints)
+        └── dvc exp pull <── leaderboard (a DataFrame: the CSV, Prefect's table artifact, the printed table)
 
 Git carries the code, params and experiment refs; the DVC remote the data, models and run-cache;
 Prefect the scheduling, logs and results. The same command started again continues: the study is
 rebuilt from the sweep's DVC experiments and its runs on Prefect, finished trials are restored and
 running ones waited for. Its options: options.py; before any work: preflight.py; the points on
-the pool: points.py (watch.py for lost machines); the search: space.py and search.py; the
-leaderboard: leaderboard.py.
+the pool: points.py (watch.py for lost machines, progress.py for the progress artifact); the
+search: space.py and search.py; the leaderboard: leaderboard.py; the search's pictures: pictures.py.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.client.orchestration import get_client
@@ -28,11 +29,12 @@ from prefect.states import Cancelled
 
 from flows.compare.result import CompareError, test_answers
 from flows.plumbing import dvc
-from flows.sweep import earlier, watch
-from flows.sweep.leaderboard import format_table, leaderboard, seed_groups, varying_keys
+from flows.sweep import earlier, pictures, watch
+from flows.sweep.leaderboard import format_groups, format_table, leaderboard, seed_groups, varying_keys, write_csv
 from flows.sweep.options import SweepOptions
 from flows.sweep.points import Where, run_points
 from flows.sweep.preflight import Checked
+from flows.sweep.progress import Progress
 from flows.sweep.search import Search
 from flows.sweep.space import overrides
 from tools.checkout import project_root
@@ -40,6 +42,8 @@ from tools.checkout import project_root
 FLOW_NAME = "fmnist-sweep"
 LEADERBOARD_KEY = "fmnist-sweep-leaderboard"
 GROUPS_KEY = "fmnist-sweep-seed-groups"
+PROGRESS_KEY = "fmnist-sweep-progress"
+PICTURES_KEY = "fmnist-sweep-pictures"
 
 
 def sweep_name(commit: str, sets: list[str], search: str = "grid", seed: int = 0, objective: str = "cnn") -> str:
@@ -49,7 +53,7 @@ def sweep_name(commit: str, sets: list[str], search: str = "grid", seed: int = 0
 
 
 @flow(name=FLOW_NAME, validate_parameters=False)  # checked where they were made: SweepOptions, prepare
-def fmnist_sweep(options: SweepOptions, checked: Checked, project: str | None = None) -> list[dict]:
+def fmnist_sweep(options: SweepOptions, checked: Checked, project: str | None = None) -> pd.DataFrame:
     """Run a sweep's trials as DVC experiments on a work pool; return the leaderboard.
 
     Args:
@@ -79,8 +83,9 @@ def fmnist_sweep(options: SweepOptions, checked: Checked, project: str | None = 
         *(name, options.search, study.budget, checked.commit[:9], options.deployment, checked.pool),
         options.max_parallel, f"; {len(restored)} from an earlier start" if restored else "",
     )  # fmt: skip
+    progress = Progress(PROGRESS_KEY, study.budget, name, logger)
     try:
-        rows = run_points(where, study)
+        rows = run_points(where, study, on_ended=progress.ended_one)
     except watch.SweepCancelled as exc:  # the notes say what became of each point
         return Cancelled(message=" ".join([str(exc), *getattr(exc, "__notes__", [])]))
     done = [r["experiment"] for r in rows if r["status"] == "done"]
@@ -91,15 +96,21 @@ def fmnist_sweep(options: SweepOptions, checked: Checked, project: str | None = 
     grid = {trial: overrides(point) for trial, point in study.planned.items()}
     varying = varying_keys(grid)
     table = leaderboard(rows, grid, varying, test, options.objective)
-    create_table_artifact(key=LEADERBOARD_KEY, table=table, description=f"Sweep {name}: best first")
+    csv = options.leaderboard_csv(root, name)
+    write_csv(table, csv)
+    create_table_artifact(key=LEADERBOARD_KEY, table=table.to_dict("records"), description=f"Sweep {name}: best first")
     logger.info(
-        "%s: %d of %d trials done in %.0fs\n%s",
-        *(name, len(done), len(rows), time.perf_counter() - start, format_table(table)),
+        "%s: %d of %d trials done in %.0fs; every column in %s\n%s",
+        *(name, len(done), len(rows), time.perf_counter() - start, csv, format_table(table, options.objective)),
     )
-    groups = seed_groups(table, varying)
-    if groups:
-        create_table_artifact(key=GROUPS_KEY, table=groups, description=f"Sweep {name}: points differing in seeds only")
-        logger.info("%s: the points that differ only in their seeds, as groups:\n%s", name, format_table(groups))
+    pictures.publish(study.study, list(study.distributions), f"{options.objective}_val_accuracy", csv, PICTURES_KEY,
+                     logger)  # fmt: skip
+    groups = seed_groups(table, varying, options.objective)
+    if not groups.empty:
+        create_table_artifact(key=GROUPS_KEY, table=groups.to_dict("records"),
+                              description=f"Sweep {name}: points differing in seeds only")  # fmt: skip
+        logger.info("%s: the points that differ only in their seeds, as groups:\n%s", name,
+                    format_groups(groups, options.objective))  # fmt: skip
     return table
 
 

@@ -5,6 +5,7 @@ TuneConfig and FailureConfig, or Optuna's create_study arguments, say what a run
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 from flows.contract import DEFAULT_DEPLOYMENT, EXPERIMENT_FLOW
 from stages.lib import paths
@@ -12,6 +13,9 @@ from stages.lib import paths
 METHODS = ("grid", "random", "tpe")
 PRUNERS = ("median", "none")
 HEARTBEAT_SECONDS = 30  # Prefect's shortest flow-run heartbeat interval, which each point's run is asked for
+# Where a sweep's leaderboard (CSV) and its search's pictures go without --csv, under the project root:
+# git-ignored, and apart from reports/, which is a DVC output of the report stage.
+SWEEPS_DIR = "sweeps"
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class SweepOptions:
     # A running trial silent this long is lost: at least two heartbeats, so one late heartbeat loses none.
     lost_after: float = 4.0 * HEARTBEAT_SECONDS
     api_outage: float = 90.0  # seconds the Prefect API may not answer before the sweep stops
+    csv: Path | None = None  # the leaderboard as CSV, the pictures beside it; None: sweeps/<name>/leaderboard.csv
 
     def __post_init__(self) -> None:
         if not self.sets:
@@ -57,12 +62,30 @@ class SweepOptions:
                 raise ValueError(
                     f"{flag_of(key)}: {value!r} is not allowed; expected a number of seconds >= {minimum:g}"
                 )
+        if self.csv is not None:
+            object.__setattr__(self, "csv", _csv_path(Path(self.csv)))
         # Resolved once, here: the deployment by its full name, the pruner by the search's default.
         if "/" not in self.deployment:
             object.__setattr__(self, "deployment", f"{EXPERIMENT_FLOW}/{self.deployment}")
         if self.prune is None:
             object.__setattr__(self, "prune", "none" if self.search == "grid" else "median")
         object.__setattr__(self, "sets", tuple(self.sets))
+
+    def leaderboard_csv(self, root: Path, name: str) -> Path:
+        """Where the sweep `name` writes its leaderboard as CSV (its pictures go beside it)."""
+        return self.csv or root / SWEEPS_DIR / name / "leaderboard.csv"
+
+
+def _csv_path(path: Path) -> Path:
+    """--csv as an absolute path, refused unless it names a .csv file in a directory that exists."""
+    if path.suffix != ".csv":
+        raise ValueError(f"--csv: {str(path)!r} is not allowed; expected a file name ending in .csv")
+    path = path.expanduser().absolute()
+    if not path.parent.is_dir():
+        raise ValueError(f"--csv: {path.parent} is not a directory that exists; expected a file in an existing one")
+    if path.is_dir():
+        raise ValueError(f"--csv: {path} is a directory; expected a file name ending in .csv")
+    return path
 
 
 def flag_of(field: str) -> str:

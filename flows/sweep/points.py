@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -278,10 +279,10 @@ def run_point(where: Where, name: str, search: Search, stopping: threading.Event
     return row
 
 
-def run_points(where: Where, search: Search) -> list[dict]:
+def run_points(where: Where, search: Search, on_ended: Callable[[str], None] | None = None) -> list[dict]:
     """Every trial of the search, at most `--max-parallel` at once; a failed trial is a row, never a
-    lost sweep. Each finished trial is told to the search. Stopping the sweep cancels its points,
-    however they stand, and ends it within seconds."""
+    lost sweep. Each finished trial is told to the search, and its status to `on_ended`. Stopping
+    the sweep cancels its points, however they stand, and ends it within seconds."""
     stopping = threading.Event()
 
     def submit(name: str) -> PrefectFuture:
@@ -293,6 +294,8 @@ def run_points(where: Where, search: Search) -> list[dict]:
         row = outcome.result or {}
         status = {"done": "finished", "pruned": "pruned"}.get(row.get("status"), "failed")
         search.finish(outcome.name, row.get(f"{where.options.objective}_val_accuracy"), status)
+        if on_ended:
+            on_ended(row.get("status") or "failed")
 
     def stop(running: list[str], why: BaseException) -> None:
         how = {}

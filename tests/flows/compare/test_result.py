@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 
@@ -121,3 +122,20 @@ def test_revisions_that_cannot_be_compared_are_one_line_each(history, tmp_path):
         last = proc.stderr.strip().splitlines()[-1]
         assert message in last and "compare failed" in last, proc.stderr
         assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_predictions_the_cache_lacks_are_read_from_the_dvc_remote_or_named_in_one_line(history, tmp_path):
+    project = history.copy_to(tmp_path / "project")
+    expected = json.loads(compare(project, "HEAD~1", "HEAD", "--json").stdout)
+    # This machine's remote (.dvc/config.local), which every revision sees; one in an uncommitted
+    # .dvc/config only the workspace would (a revision reads the config it committed, as `dvc get` did).
+    project.run("dvc", "remote", "add", "--local", "-d", "mine", str(tmp_path / "remote"))
+    project.run("dvc", "push", "-q", "--all-commits")
+    shutil.rmtree(project.root / ".dvc" / "cache")
+    assert json.loads(compare(project, "HEAD~1", "HEAD", "--json").stdout) == expected  # from the remote
+    shutil.rmtree(tmp_path / "remote")
+    proc = compare(project, "HEAD~1", "HEAD", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert re.search(r"compare failed: data/predictions/test.npz of HEAD~1 \(\w{7}\) is neither in the DVC cache "
+                     r"nor on the DVC remote: `dvc push` it from where it was made", last), proc.stderr  # fmt: skip

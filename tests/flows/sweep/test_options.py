@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from flows.cli.args import parse
 from flows.sweep.options import SweepOptions
 
 
@@ -38,3 +39,23 @@ def test_every_mistake_is_one_line_naming_the_flag(given, message):
     with pytest.raises(ValueError) as refused:
         SweepOptions(**{"sets": ("x=1",), **given})
     assert str(refused.value) == message
+
+
+def test_the_csv_goes_where_it_is_asked_or_beside_the_sweeps_pictures(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    given = parse(["sweep", "-S", "x=1,2", "--csv", "out/board.csv"]).options
+    assert given.csv == tmp_path / "out" / "board.csv"  # where the command was given, made absolute once
+    assert given.leaderboard_csv(tmp_path / "project", "sweep-abc") == tmp_path / "out" / "board.csv"
+    default = SweepOptions(sets=("x=1,2",)).leaderboard_csv(tmp_path / "project", "sweep-abc")
+    assert default == tmp_path / "project" / "sweeps" / "sweep-abc" / "leaderboard.csv"
+    for csv, message in [
+        ("board.txt", "--csv: 'board.txt' is not allowed; expected a file name ending in .csv"),
+        ("nowhere/board.csv", f"--csv: {tmp_path / 'nowhere'} is not a directory that exists; expected a file in an "
+                              "existing one"),
+        ("out.csv", f"--csv: {tmp_path / 'out.csv'} is a directory; expected a file name ending in .csv"),
+    ]:  # fmt: skip
+        (tmp_path / "out.csv").mkdir(exist_ok=True)
+        with pytest.raises(ValueError) as refused:
+            SweepOptions(sets=("x=1",), csv=csv)
+        assert str(refused.value) == message
