@@ -4,10 +4,11 @@ other's modules for them."""
 
 from __future__ import annotations
 
-from prefect.client.orchestration import SyncPrefectClient
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, FlowRunFilterTags
-from prefect.client.schemas.objects import FlowRun
-from prefect.client.schemas.sorting import FlowRunSort
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # importing Prefect reads its settings: not before `fmnist-flow` has set its own
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.objects import FlowRun
 
 EXPERIMENT_FLOW = "fmnist-experiment"  # the flow that runs one trial (flows/trial)
 DEFAULT_DEPLOYMENT = "fmnist-experiment"  # prefect.yaml's deployment of it, on a work pool
@@ -25,6 +26,9 @@ def sweep_tag(sweep: str) -> str:
 def latest_run(client: SyncPrefectClient, name: str, tag: str) -> FlowRun | None:
     """The newest flow run of the point `name` of the sweep tagged `tag`, in whatever state: the
     point's current run (the sweep starts another only once it has given up on the one before)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, FlowRunFilterTags
+    from prefect.client.schemas.sorting import FlowRunSort
+
     runs = client.read_flow_runs(
         flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name]), tags=FlowRunFilterTags(all_=[tag])),
         sort=FlowRunSort.EXPECTED_START_TIME_DESC,

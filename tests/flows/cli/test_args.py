@@ -3,6 +3,9 @@ line and exit 2 before anything starts."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from flows.cli.args import parse
@@ -39,3 +42,10 @@ def test_a_mistake_exits_2_naming_the_flag(capsys, argv, last):
 
 def test_a_run_takes_its_overrides_as_given():
     assert parse(["run", "--jobs", "1", "--set", "train_cnn.epochs=2"]).overrides == ["train_cnn.epochs=2"]
+
+
+def test_parsing_the_arguments_starts_no_prefect():
+    """Prefect reads its settings when it is imported: `fmnist-flow` sets its own (the embedded
+    server's start-up wait) first, so nothing before the command runs may import it."""
+    code = "import sys, flows.cli.main; sys.exit('prefect' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
