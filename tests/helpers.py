@@ -70,7 +70,7 @@ class Project:
         self.root = root
         for package in ("stages", "flows", "tools"):
             shutil.copytree(PROJECT / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
-        for name in ("dvc.yaml", "params.yaml", "prefect.yaml"):
+        for name in ("dvc.yaml", "params.yaml", "prefect.yaml", ".gitignore", ".dvcignore"):
             shutil.copy(PROJECT / name, root / name)
         self.run("git", "init", "-q", "-b", "main")
         self.run("dvc", "init", "-q")

@@ -3,7 +3,6 @@ file and the space, no traceback, nothing partial, and no output of a stage half
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -52,14 +51,17 @@ def test_fetch_names_the_file_and_the_space_it_needs(project):
 
 
 def test_training_that_cannot_write_its_model_claims_no_finished_run(project):
+    summary = project.root / "dvclive/train_mlp/metrics.json"
+    recorded = summary.read_bytes()  # what dvc.lock records of the last run
     with full_disk(project.root / "models", "256k"):
         line = _one_error_line(project.run("python", "-m", "stages.train_mlp", check=False))
         assert os.listdir(project.root / "models") == []  # no model, no scratch copy
     assert "models/mlp.keras: no space left on the device (" in line, line
-    # DVCLive's files show the epochs that ran, live; the finished run's summary (the kept
-    # epoch, its scores) is written only after the model.
-    summary = json.loads((project.root / "dvclive/train_mlp/metrics.json").read_text())
-    assert "step" in summary and "best_epoch" not in summary
+    # The finished run's summary (the kept epoch, its scores) is written only after the model; the
+    # live one of the failed run gives way to the last successful run's, as dvc.lock records it,
+    # and the line says what puts that run's model back.
+    assert summary.read_bytes() == recorded
+    assert line.endswith("; `dvc checkout train-mlp` puts back the last run's models/mlp.keras"), line
 
 
 def test_evaluate_writes_nothing_unless_it_can_write_everything(project):

@@ -83,23 +83,17 @@ def test_parallel_runs_in_a_row_keep_dvc_consistent(flow_project):
     assert flow_project.repro() == []
 
 
-BROKEN_MLP = """\
-from stages.lib.stage import StageError, run_main
-
-
-def main():
-    raise StageError("train-mlp cannot train here")
-
-
-if __name__ == "__main__":
-    run_main(main)
-"""
+# train-mlp's module as it is, but for its main, which fails at its work (a value a stage would
+# refuse is refused before any stage starts: tests/flows/cli/test_commands.py).
+MAIN = 'run_main(train_stage, "mlp", build_mlp, MLPParams)'
+BROKEN_MAIN = 'run_main(lambda: (_ for _ in ()).throw(StageError("train-mlp cannot train here")))'
 
 
 def test_a_failing_stage_lets_the_one_beside_it_finish_and_land(flow_project):
     module = flow_project.root / "stages/train_mlp.py"
     kept = module.read_text()
-    module.write_text(BROKEN_MLP)  # fails at its work (params it cannot refuse: they are checked first)
+    assert MAIN in kept
+    module.write_text(kept.replace(MAIN, BROKEN_MAIN).replace("import run_main", "import StageError, run_main"))
     flow_project.set_params(train_cnn={"seed": 99})
     try:
         proc = flow_project.run("python", "-m", "flows", "run", env=flow_project.prefect_env, check=False)
