@@ -80,3 +80,25 @@ def test_package_inits_hold_no_code():
             continue
         body = ast.parse(init.read_text()).body
         assert all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body), init
+
+
+def test_no_module_beside_a_deployments_entrypoint_shadows_an_importable_one():
+    """Prefect loads a deployment's entrypoint with the entrypoint's directory first on sys.path, so a
+    module there named like a package (`stages.py` beside flows/pipeline/flow.py) would be imported in
+    its place, and every run of the deployment would crash on start."""
+    import importlib.util
+    import sys
+
+    deployments = yaml.safe_load((PROJECT / "prefect.yaml").read_text())["deployments"]
+    directories = {(PROJECT / d["entrypoint"].split(":")[0]).parent for d in deployments}
+    taken = {"stages", "flows", "tools", "bench", "tests", *sys.stdlib_module_names}
+    for directory in directories:
+        for module in directory.glob("*.py"):
+            name = module.stem
+            if name == "__init__":
+                continue
+            assert name not in taken, f"{module.relative_to(PROJECT)} shadows {name!r} where Prefect loads {directory}"
+            found = importlib.util.find_spec(name) if "." not in name else None
+            assert found is None or Path(found.origin or "").parent == directory, (
+                f"{module.relative_to(PROJECT)} shadows the installed {name!r} where Prefect loads {directory}"
+            )

@@ -2,7 +2,7 @@
 
 Each task runs `dvc repro --single-item STAGE`, so DVC alone decides whether a stage runs, is
 skipped or is restored from its run-cache, and DVC alone writes dvc.lock: the flow and
-`dvc repro` share one cache and one record. The stages' tasks: stages.py; the command line: flows/cli.
+`dvc repro` share one cache and one record. The stages' tasks: tasks.py; the command line: flows/cli.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.pipeline.stages import pull_artifacts, push_artifacts, run_stages
+from flows.pipeline.tasks import pull_artifacts, push_artifacts, run_stages
 from flows.plumbing import dvc, remote
 from flows.plumbing.overrides import apply_overrides
 from stages.lib import paths
