@@ -71,7 +71,8 @@ def run_flow(project, *args):
 
 
 @pytest.mark.slow(minutes=5)
-def test_flow_from_nothing_leaves_dvc_with_nothing_to_do(project):
+def test_flow_from_nothing_leaves_dvc_with_nothing_to_do_and_draws_its_dag(project, prefect_server):
+    before = datetime.now(timezone.utc).isoformat()
     statuses, output = run_flow(project)
     assert list(statuses) == [s for s in plan(GRAPH, None)]
     assert set(statuses.values()) == {"ran"}
@@ -79,6 +80,22 @@ def test_flow_from_nothing_leaves_dvc_with_nothing_to_do(project):
     assert "cnn: kept epoch" in output and tf_startup_lines(output) == []  # without TensorFlow's start-up lines
     assert "up to date" in project.run("dvc", "status").stdout
     assert project.repro() == []
+    # Prefect's graph draws an edge per task input: each stage's task run names its upstream stages'
+    # task runs (wait_for), as dvc.yaml's DAG has them, and nothing else. The session's server may
+    # hold other tests' pipeline runs (a deployment run, a schedule): this run is this project's.
+    runs = prefect_server.flow_runs(flows={"name": {"any_": ["fmnist-pipeline"]}}, start_time={"after_": before})
+    mine = [r for r in runs if r["parameters"].get("project") == str(project.root)]
+    assert len(mine) == 1, [(r["name"], r["parameters"], r["deployment_id"], r["parent_task_run_id"]) for r in runs]
+    response = httpx.post(f"{prefect_server.api_url}/task_runs/filter",
+                          json={"flow_runs": {"id": {"any_": [mine[0]["id"]]}}}, timeout=10)  # fmt: skip
+    response.raise_for_status()
+    task_runs = response.json()
+    names = {t["id"]: t["name"] for t in task_runs}
+    upstream = {
+        t["name"]: {names[i["id"]] for i in t["task_inputs"].get("wait_for", []) if i["input_type"] == "task_run"}
+        for t in task_runs
+    }
+    assert upstream == GRAPH
 
 
 @pytest.mark.slow
@@ -99,34 +116,10 @@ def test_flow_restores_a_deleted_output_from_the_cache(project):
 
 
 @pytest.mark.slow
-def test_flow_override_reruns_exactly_the_affected_stages(project):
+def test_flow_override_reruns_exactly_the_affected_stages_and_force_reruns_the_rest(project):
     statuses, _ = run_flow(project, "--set", "train_cnn.epochs=2")
     assert {s for s, status in statuses.items() if status == "ran"} == {"train-cnn", "evaluate", "report"}
+    statuses, _ = run_flow(project, "--force", "--target", "preprocess")
+    assert statuses == {"fetch": "ran", "preprocess": "ran"}  # --force: up to date, and run again
     assert "epochs: 2" in (project.root / "params.yaml").read_text()
     assert "up to date" in project.run("dvc", "status").stdout
-
-
-@pytest.mark.slow
-def test_force_reruns_everything_each_stage_task_run_waiting_for_its_dvc_upstream_stages(project, prefect_server):
-    """Prefect's graph draws an edge per task input: each stage's task run must name its
-    upstream stages' task runs (wait_for), as dvc.yaml's DAG has them, and nothing else."""
-    before = datetime.now(timezone.utc).isoformat()
-    statuses, _ = run_flow(project, "--force")
-    assert set(statuses) == set(ALL) and set(statuses.values()) == {"ran"}
-    assert project.repro() == []
-    # The session's server may hold other tests' pipeline runs (a deployment run, a schedule):
-    # this run is the one of this project.
-    runs = prefect_server.flow_runs(flows={"name": {"any_": ["fmnist-pipeline"]}}, start_time={"after_": before})
-    mine = [r for r in runs if r["parameters"].get("project") == str(project.root)]
-    assert len(mine) == 1, [(r["name"], r["parameters"], r["deployment_id"], r["parent_task_run_id"]) for r in runs]
-    run = mine[0]
-    response = httpx.post(f"{prefect_server.api_url}/task_runs/filter",
-                          json={"flow_runs": {"id": {"any_": [run["id"]]}}}, timeout=10)  # fmt: skip
-    response.raise_for_status()
-    task_runs = response.json()
-    names = {t["id"]: t["name"] for t in task_runs}
-    upstream = {
-        t["name"]: {names[i["id"]] for i in t["task_inputs"].get("wait_for", []) if i["input_type"] == "task_run"}
-        for t in task_runs
-    }
-    assert upstream == GRAPH
