@@ -7,14 +7,13 @@ import json
 import re
 import signal
 import subprocess
-import time
 from datetime import datetime, timezone
 
 import pytest
 
 from flows.sweep.flow import sweep_name
 from tests.flows.servers import Team, make_team, running_postgres, running_prefect_server, start_worker, stop
-from tests.helpers import CURATED_PLOTS
+from tests.helpers import CURATED_PLOTS, wait_for
 
 pytestmark = pytest.mark.slow(minutes=23)
 
@@ -197,10 +196,12 @@ def test_a_seeded_tpe_search_stopped_after_two_trials_goes_on_to_its_total(team)
                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip  # noqa: PLW1509
     try:
-        deadline = time.monotonic() + 900
-        while sum(r["state"]["type"] == "COMPLETED" for r in team.server.flow_runs(**mine)) < 2:
-            assert time.monotonic() < deadline and first.poll() is None, "two trials did not finish"
-            time.sleep(2)
+
+        def two_finished() -> bool:
+            assert first.poll() is None, f"the sweep ended: {log.read_text()[-3000:]}"
+            return sum(r["state"]["type"] == "COMPLETED" for r in team.server.flow_runs(**mine)) >= 2
+
+        wait_for(two_finished, 900, "two trials finished", poll=2)
         first.send_signal(signal.SIGINT)  # stopped after two trials: the third is cancelled
         first.wait(180)  # its worker carries the cancellation out: seconds, a minute or two on a busy machine
     finally:

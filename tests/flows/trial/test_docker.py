@@ -12,13 +12,12 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from datetime import datetime, timezone
 
 import pytest
 
 from tests.flows.servers import Team, make_team, start_worker, stop
-from tests.helpers import PROJECT, Project, tf_startup_lines
+from tests.helpers import PROJECT, Project, tf_startup_lines, wait_for
 
 pytestmark = pytest.mark.slow(minutes=8)
 
@@ -82,14 +81,15 @@ def team(image, reproduced, prefect_server, tmp_path_factory):
 
 
 def wait_for_run(team: Team, run_id: str, timeout: float = 900) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ended() -> dict | None:
         (run,) = team.server.flow_runs(id={"any_": [run_id]})
-        if run["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-            return run
-        time.sleep(3)
-    worker_log = (team.base / "docker-host" / "worker.log").read_text()[-3000:]
-    raise AssertionError(f"flow run {run_id} did not finish in {timeout:.0f}s; worker log:\n{worker_log}")
+        return run if run["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
+
+    try:
+        return wait_for(ended, timeout, f"flow run {run_id} ended", poll=3)
+    except AssertionError:
+        worker_log = (team.base / "docker-host" / "worker.log").read_text()[-3000:]
+        raise AssertionError(f"flow run {run_id} did not finish in {timeout:.0f}s; worker log:\n{worker_log}") from None
 
 
 def test_the_pipeline_runs_in_a_container_and_a_fresh_clone_reruns_nothing(team, tmp_path):
