@@ -124,7 +124,8 @@ def images_per_cpu_second(model: keras.Model, batches: TrainingInput, images: in
 # Where a profiled op's time goes, by the name scope TensorFlow gives it: the layer's Keras name
 # (conv2d_2, batch_normalization, ...), under gradient_tape/ for the backward pass.
 CATEGORIES = (
-    ("conv2d", "convolutions"), ("batch_normalization", "batch norm"), ("activation", "relu"),
+    ("conv2d", "convolutions"), ("batch_normalization", "batch norm"), ("fused_batch_normalization", "batch norm"),
+    ("activation", "relu"),
     ("dense", "dense layers"), ("logits", "dense layers"), ("max_pooling2d", "pooling"), ("dropout", "dropout"),
     ("reshape", "input reshape"), ("flatten", "input reshape"),
 )  # fmt: skip
@@ -137,7 +138,7 @@ def category(node: str) -> str:
     for scope, name in CATEGORIES:
         if re.search(rf"(^|/){scope}(_\d+)*/", node):
             return f"{name} ({'backward' if backward else 'forward'})"
-    if re.search(r"(^|/)(adam|adamw|sgd)/", node):
+    if re.search(r"(^|/)(adam|adamw|sgd)/", node, re.I):
         return "weight average" if re.search(r"moving_average|_ema|average", node) else "optimizer update"
     if re.search(r"(^|/)(compile_loss|categorical_crossentropy|softmax_cross_entropy)", node) or "loss" in node:
         return "loss"
@@ -167,7 +168,9 @@ def profile(model: keras.Model, batches: TrainingInput) -> dict[str, float]:
             if line.name.startswith("tf_Compute"):
                 for event in line.events:
                     node, _, op = plane.event_metadata[event.metadata_id].name.rpartition(":")
-                    if node:  # "node:OpType"; the executor's own bookkeeping events have no op type
+                    # "node:OpType"; the executor's own events ("ExecutorState::Process") hold the ops
+                    # they run, and are left out so that no time counts twice.
+                    if node and not node.endswith(":"):
                         totals[category(node)] += event.duration_ps
             elif line.name.startswith("tf_data_iterator_get_next"):
                 totals["input (tf.data)"] += sum(
