@@ -100,6 +100,7 @@ print("trained")
 """
 
 
+@pytest.mark.slow  # a process of its own, starting TensorFlow
 def test_training_on_the_pipeline_writes_no_tensorflow_cpp_line():
     """The training loop as the stages run it, op determinism on: tf.data's rewrite of a parallel map
     for determinism wrote a spurious error line on every fit (TensorFlow 2.21)."""

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from stages.lib.layers import FusedBatchNormalization, plain
 from stages.lib.modelfile import save_model
@@ -32,6 +33,7 @@ def test_a_dense_layers_batch_norm_is_fused_too():
     np.testing.assert_allclose(fused(x, training=True), reference(x, training=True), atol=1e-4)
 
 
+@pytest.mark.slow  # a process of its own, starting TensorFlow
 def test_a_trained_model_is_saved_with_keras_own_layers_and_predicts_the_same(tmp_path):
     model, _ = train_once(build_cnn, {**CNN, "stem": "patches", "bn_momentum": 0.6})
     assert any(isinstance(layer, FusedBatchNormalization) for layer in model.layers)

@@ -19,6 +19,7 @@ save_model(build_cnn({cnn}), Path(sys.argv[1]))
 """
 
 
+@pytest.mark.slow  # processes of their own, each starting TensorFlow
 def test_a_saved_model_has_the_same_bytes_in_every_process(tmp_path):
     """Keras writes the save time and memory addresses into a .keras file; save_model does not,
     so equal trainings on two machines are one DVC object (and one run-cache match)."""

@@ -39,6 +39,7 @@ def test_a_stage_run_by_dvc_repro_prints_its_own_lines_only(reproduced, tmp_path
     assert tf_cpp_lines(output) == [], output  # nor any later one, while it trains
 
 
+@pytest.mark.slow  # a process of its own, starting TensorFlow
 def test_importing_tensorflow_through_the_stages_prints_nothing():
     proc = subprocess.run([sys.executable, "-c", "import stages.lib.training"], cwd=PROJECT,
                           capture_output=True, text=True, check=True)  # fmt: skip
