@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 from typing import Any
 
@@ -44,6 +46,20 @@ def _mlp_against_cnn(probs: dict[str, np.ndarray], labels: np.ndarray) -> str:
         f"MLP {vs.broken:,} that the CNN gets wrong: CNN - MLP = {vs.summary()} (95% interval; McNemar's "
         f"mid-p): {vs.verdict('the MLP', 'the CNN')}."
     )
+
+
+def curves_csv(histories: dict[str, dict[str, np.ndarray]], metric: str) -> str:
+    """The training and validation curves of `metric` of every model as one table (epoch, series,
+    value; a series is "MLP training", "CNN validation", ...), for DVC's plot of that metric."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["epoch", "series", "value"])
+    for name, h in histories.items():
+        for split, key in (("training", metric), ("validation", f"val_{metric}")):
+            writer.writerows(
+                (int(e), f"{name.upper()} {split}", round(float(v), 6)) for e, v in zip(h["epoch"], h[key], strict=True)
+            )
+    return out.getvalue()
 
 
 def build_report(
@@ -141,6 +157,8 @@ def main() -> None:
     for b in blocks:
         if isinstance(b, Figure):
             write_bytes(paths.REPORTS_DIR / "figures" / f"{b.name}.png", b.png)
+    for metric in paths.CURVES:
+        write_text(paths.curve_file(metric), curves_csv(histories, metric))
     write_text(paths.REPORTS_DIR / "report.md", to_markdown(blocks, TITLE))
     write_text(paths.REPORTS_DIR / "report.html", to_html(blocks, TITLE))
     log.info("report: %s and %s", paths.REPORTS_DIR / "report.md", paths.REPORTS_DIR / "report.html")

@@ -63,8 +63,8 @@ def require_real_data() -> Path:
 
 
 class Project:
-    """A copy of the project (stages, flows, tools, dvc.yaml, params.yaml, prefect.yaml) in its own
-    git + DVC repo."""
+    """A copy of the project (stages, flows, tools, dvc.yaml, params.yaml, prefect.yaml and DVC's
+    plot templates) in its own git + DVC repo."""
 
     def __init__(self, root: Path):
         self.root = root
@@ -74,6 +74,7 @@ class Project:
             shutil.copy(PROJECT / name, root / name)
         self.run("git", "init", "-q", "-b", "main")
         self.run("dvc", "init", "-q")
+        shutil.copytree(PROJECT / ".dvc" / "plots", root / ".dvc" / "plots")
         self.run("dvc", "config", "core.autostage", "true")
 
     def run(
@@ -118,13 +119,13 @@ class Project:
         return json.loads((self.root / path).read_text())
 
 
-# dvc.yaml's curated plots (its top-level `plots`), with their templates: all that `dvc plots show` and
-# `dvc plots diff` draw.
+# All that `dvc plots show` and `dvc plots diff` draw: the stages' plots in dvc.yaml, by file, with
+# their titles and templates.
 CURATED_PLOTS = {
-    "Accuracy per epoch": "linear",
-    "Loss per epoch": "linear",
-    "MLP confusion matrix (test)": "confusion",
-    "CNN confusion matrix (test)": "confusion",
+    "plots/report/accuracy.csv": ("Accuracy per epoch", "learning_curves"),
+    "plots/report/loss.csv": ("Loss per epoch", "learning_curves"),
+    "plots/evaluate/mlp_confusion.csv": ("MLP confusion matrix (test)", "confusion"),
+    "plots/evaluate/cnn_confusion.csv": ("CNN confusion matrix (test)", "confusion"),
 }
 
 

@@ -27,7 +27,8 @@ def project(tmp_path_factory):
 def test_outputs_land_in_the_project(project):
     root = project.root
     for path in ("models/mlp.keras", "models/cnn.keras", "reports/report.html", "reports/report.md",
-                 "dvclive/train_cnn/plots/metrics/val_accuracy.tsv", "plots/evaluate/cnn_confusion.csv"):  # fmt: skip
+                 "dvclive/train_cnn/plots/metrics/val_accuracy.tsv", "plots/evaluate/cnn_confusion.csv",
+                 "plots/report/accuracy.csv"):  # fmt: skip
         assert (root / path).is_file(), path
     metrics = json.loads((root / "metrics/evaluate.json").read_text())
     assert set(metrics) == {"mlp", "cnn"}
@@ -37,11 +38,11 @@ def test_outputs_land_in_the_project(project):
     assert 0.15 < metrics["cnn"]["accuracy"] <= 1.0
     stats = json.loads((root / "data/processed/stats.json").read_text())
     assert {k: v["count"] for k, v in stats["splits"].items()} == {"train": 1500, "val": 500, "test": 1000}
-    # Metrics and plot data are in git, not in the DVC cache.
+    # Metrics and plot data are in git; DVCLive's per-epoch TSVs, like the models, in the DVC cache.
     tracked = project.run("git", "ls-files").stdout.split()
     assert "metrics/evaluate.json" in tracked and "dvclive/train_mlp/metrics.json" in tracked
-    assert "dvclive/train_mlp/plots/metrics/val_accuracy.tsv" in tracked
-    assert "models/cnn.keras" not in tracked
+    assert "plots/report/loss.csv" in tracked and "plots/evaluate/mlp_confusion.csv" in tracked
+    assert "dvclive/train_mlp/plots/metrics/val_accuracy.tsv" not in tracked and "models/cnn.keras" not in tracked
 
 
 def test_second_repro_runs_nothing(project):

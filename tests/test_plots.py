@@ -1,6 +1,6 @@
-"""What `dvc plots show` and `dvc plots diff` draw: dvc.yaml's curated plots and nothing else (accuracy
-and loss per epoch of both models, both confusion matrices), each once and each with the data its
-template draws, rendered by DVC itself in a real git + DVC repo."""
+"""What `dvc plots show` and `dvc plots diff` draw: the stages' plots in dvc.yaml and nothing else
+(accuracy and loss per epoch of both models, both confusion matrices), each once and each with the
+data its template draws, rendered by DVC itself in a real git + DVC repo."""
 
 from __future__ import annotations
 
@@ -16,24 +16,25 @@ from tests.helpers import CURATED_PLOTS, Project
 
 pytestmark = pytest.mark.slow(minutes=2)
 
-Drawn = dict[str, list[dict[str, Any]]]  # `dvc plots ... --json`'s data: each plot drawn, by its name
+Drawn = dict[str, list[dict[str, Any]]]  # `dvc plots ... --json`'s data: each plot drawn, by its file
+SERIES = {"MLP training", "MLP validation", "CNN training", "CNN validation"}
 
 
 def _definitions(project: Project) -> dict[str, dict[str, Any]]:
-    """dvc.yaml's top-level plots, by name."""
-    entries = yaml.safe_load((project.root / "dvc.yaml").read_text())["plots"]
-    return {name: spec for entry in entries for name, spec in entry.items()}
+    """Every stage's plots in dvc.yaml, by file, with their properties."""
+    stages = yaml.safe_load((project.root / "dvc.yaml").read_text())["stages"].values()
+    return {path: props for stage in stages for entry in stage.get("plots", []) for path, props in entry.items()}
 
 
 def _drawn(project: Project, *command: str) -> Drawn:
-    """`dvc plots <command> --json`: each plot DVC draws, by its name."""
+    """`dvc plots <command> --json`: each plot DVC draws, by its file."""
     rendered = json.loads(project.run("dvc", "plots", *command, "--json").stdout)
     assert "errors" not in rendered, rendered["errors"]
     return rendered["data"]
 
 
 def _encoded_fields(spec: Any, channel: str) -> set[str]:
-    """The data fields a Vega-Lite spec puts on `channel` ("x" or "y"), in its layers and facets too."""
+    """The data fields a Vega-Lite spec puts on `channel` ("x", "color", ...), in its layers and facets too."""
     found = set()
     if isinstance(spec, dict):
         encoding = spec.get("encoding", {})
@@ -57,38 +58,40 @@ def _is_number(value: Any) -> bool:
 def assert_curated_plots(
     drawn: Drawn, definitions: dict[str, dict[str, Any]], revisions: set[str], test_images: int
 ) -> dict[tuple[str, str, str], int]:
-    """Asserts that `drawn` is exactly the curated plots, each drawn once over `revisions`, each
-    revision with rows of the kind its template draws: (step, value) per epoch for every file of a
-    learning curve, (actual, predicted) class names per test image for a confusion matrix.
+    """Asserts that `drawn` is exactly the curated plots, each drawn once over `revisions` with its
+    title and template, each revision with rows of the kind its template draws: (epoch, value) per
+    epoch of every model's training and validation curve, a colour per curve and a line style per
+    revision, for a learning curve; (actual, predicted) class names per test image for a confusion
+    matrix.
 
-    Returns the epochs of each learning curve, by (plot, revision, file)."""
-    assert set(drawn) == set(CURATED_PLOTS)
+    Returns the epochs of each curve, by (file, revision, series)."""
+    assert set(drawn) == set(definitions) == set(CURATED_PLOTS)
     epochs = {}
-    for name, template in CURATED_PLOTS.items():
-        assert definitions[name]["template"] == template, name
-        (plot,) = drawn[name]  # drawn once
-        assert plot["type"] == "vega" and set(plot["revisions"]) == revisions, (name, plot["revisions"])
+    for path, (title, template) in CURATED_PLOTS.items():
+        assert definitions[path]["template"] == template and definitions[path]["cache"] is False, path
+        (plot,) = drawn[path]  # drawn once
+        assert plot["type"] == "vega" and set(plot["revisions"]) == revisions, (path, plot["revisions"])
         spec = plot["content"]
+        assert spec["title"]["text"] == title, path
         rows = spec["data"]["values"]
         x, y = _encoded_fields(spec, "x"), _encoded_fields(spec, "y")
-        if template == "linear":
-            assert (x, y) == ({"step"}, {"dvc_inferred_y_value"}), (name, x, y)
+        if template == "learning_curves":  # .dvc/plots/learning_curves.json
+            assert (x, y) == ({"epoch"}, {"value"}), (path, x, y)
+            assert (_encoded_fields(spec, "color"), _encoded_fields(spec, "strokeDash")) == ({"series"}, {"rev"})
+            assert set(spec["encoding"]["color"]["scale"]["domain"]) == SERIES  # a colour for each curve
             for rev in revisions:
-                for path, field in definitions[name]["y"].items():
-                    # DVC names each row's file relative to the files' common directory.
-                    series = [row for row in rows if row["rev"] == rev and field in row
-                              and path.endswith(row["filename::field"].split("::")[0])]  # fmt: skip
-                    assert series, f"{name}: no {field} from {path} at {rev}"
-                    assert [int(row["step"]) for row in series] == list(range(len(series))), (name, rev, path)
-                    assert all(_is_number(row["dvc_inferred_y_value"]) for row in series), (name, rev, path)
-                    assert all(row[field] == row["dvc_inferred_y_value"] for row in series), (name, rev, path)
-                    epochs[name, rev, path] = len(series)
+                assert {row["series"] for row in rows if row["rev"] == rev} == SERIES, (path, rev)
+                for series in SERIES:
+                    points = [row for row in rows if row["rev"] == rev and row["series"] == series]
+                    assert [int(row["epoch"]) for row in points] == list(range(1, len(points) + 1)), (path, rev)
+                    assert all(_is_number(row["value"]) for row in points), (path, rev, series)
+                    epochs[path, rev, series] = len(points)
         else:
-            assert (x, y) == ({"actual"}, {"predicted"}), (name, x, y)
+            assert (x, y) == ({"actual"}, {"predicted"}), (path, x, y)
             for rev in revisions:
                 pairs = [(row["actual"], row["predicted"]) for row in rows if row["rev"] == rev]
-                assert len(pairs) == test_images, (name, rev, len(pairs))
-                assert {label for pair in pairs for label in pair} <= set(CLASS_NAMES), (name, rev)
+                assert len(pairs) == test_images, (path, rev, len(pairs))
+                assert {label for pair in pairs for label in pair} <= set(CLASS_NAMES), (path, rev)
     return epochs
 
 
@@ -108,7 +111,7 @@ def test_plots_diff_draws_the_curated_plots_of_both_commits(reproduced, tmp_path
     drawn = _drawn(project, "diff", "HEAD~1", "HEAD")
     epochs = assert_curated_plots(drawn, _definitions(project), {"HEAD~1", "HEAD"}, test_images)
     # Each commit's own curves: the MLP's grew by an epoch, the CNN's did not change.
-    accuracy = {(rev, path.split("/")[1]): n for (plot, rev, path), n in epochs.items()
-                if plot == "Accuracy per epoch" and path.endswith("/accuracy.tsv")}  # fmt: skip
-    assert accuracy == {("HEAD~1", "train_mlp"): 1, ("HEAD", "train_mlp"): 2,
-                        ("HEAD~1", "train_cnn"): 1, ("HEAD", "train_cnn"): 1}  # fmt: skip
+    accuracy = {(rev, series): n for (path, rev, series), n in epochs.items() if path.endswith("/accuracy.csv")}
+    assert accuracy == {(rev, f"{model} {split}"): 2 if (rev, model) == ("HEAD", "MLP") else 1
+                        for rev in ("HEAD~1", "HEAD") for model in ("MLP", "CNN")
+                        for split in ("training", "validation")}  # fmt: skip

@@ -1,9 +1,11 @@
 """A DVC remote as the team's shared cache: what one clone computed, another pulls and never recomputes."""
 
 import json
+from collections import Counter
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from tests.helpers import Project
@@ -37,6 +39,15 @@ def shared(reproduced, tmp_path_factory):
     assert a.repro() == []
     a.run("python", "-m", "flows", "push")
     return a
+
+
+def test_the_run_cache_records_every_stage(reproduced):
+    """DVC saves no run of a stage with a plain `cache: false` output (only its metrics and plots may
+    be uncached), and then no other machine can restore that stage: every stage has a record."""
+    stages = yaml.safe_load((reproduced.root / "dvc.yaml").read_text())["stages"]
+    runs = reproduced.root / reproduced.run("dvc", "cache", "dir").stdout.strip() / "runs"
+    recorded = Counter(yaml.safe_load(record.read_text())["cmd"] for record in runs.rglob("*") if record.is_file())
+    assert recorded == {stage["cmd"]: 1 for stage in stages.values()}
 
 
 def test_a_fresh_clone_pulls_and_reruns_nothing(shared, tmp_path):

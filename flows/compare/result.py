@@ -124,20 +124,20 @@ def _answers(root: Path, revision: Revision) -> dict[str, np.ndarray]:
 
 
 def _history(root: Path, revision: Revision, scratch: Path) -> dict[str, dict[str, np.ndarray]]:
-    """The DVCLive curves of each model (git-tracked files), empty where a revision has none."""
+    """The DVCLive curves of each model (DVC-tracked files, read as `_file` reads them; git's in
+    commits from before they moved to DVC's cache), empty where a revision has none."""
     base = root if revision.commit is None else scratch / f"{revision.commit}-live"
     histories = {}
     for name in paths.MODELS:
-        if revision.commit is not None:
-            for metric in paths.HISTORY_METRICS:
-                relative = _rel(paths.history_file(name, metric))
-                text = git.show(root, revision.commit, relative)
-                if text is not None:
-                    (base / relative).parent.mkdir(parents=True, exist_ok=True)
-                    (base / relative).write_text(text)
         try:
+            if revision.commit is not None:
+                for metric in paths.HISTORY_METRICS:
+                    data = _file(root, revision, paths.history_file(name, metric)).read()
+                    copy = paths.in_checkout(paths.history_file(name, metric), base)
+                    copy.parent.mkdir(parents=True, exist_ok=True)
+                    copy.write_bytes(data)
             histories[name] = read_history(name, base)
-        except (FileNotFoundError, KeyError, ValueError):
+        except (CompareError, FileNotFoundError, KeyError, ValueError):
             continue
     return histories
 

@@ -8,7 +8,8 @@ import io
 from pathlib import Path
 from typing import Any
 
-from dvc.api import exp_show
+from dvc.api import exp_show, read
+from dvc.exceptions import DvcException
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
@@ -36,7 +37,10 @@ def finished(
     for name in names:
         if name not in shown:
             continue
-        text = git.show(root, git.experiment_commit(root, name) or name, curve_file) or ""
+        try:  # a DVC output, pulled with the experiment or read from the DVC remote
+            text = read(curve_file, repo=str(root), rev=git.experiment_commit(root, name) or name)
+        except (DvcException, OSError):
+            text = ""  # nowhere to be found: the trial counts, without its curve
         rows = csv.DictReader(io.StringIO(text), delimiter="\t")
         curve = {int(r["step"]) + 1: float(r["val_accuracy"]) for r in rows}
         point = {d.key: as_given(cell(shown[name], "params.yaml", d.key), d) for d in dimensions}

@@ -72,6 +72,29 @@ def result_row(root: Path) -> dict[str, Any]:
     return row
 
 
+def new_epochs(root: Path, since: float, sent: set[tuple[str, int]]) -> list[dict[str, Any]]:
+    """The epochs DVCLive logged in the clone `root` since the time `since` that are not in `sent`
+    (added to it as they are returned), each {model, epoch, val_accuracy}."""
+    found = []
+    for model in paths.MODELS:
+        summary = paths.in_checkout(paths.training_metrics_file(model), root)
+        tsv = paths.in_checkout(paths.history_file(model, "val_accuracy"), root)
+        try:
+            # The commit's curve until the stage logs an epoch: the summary is in git and untouched
+            # till then, where `dvc pull` may already have put the commit's TSVs (a DVC output).
+            if summary.stat().st_mtime < since:
+                continue
+            rows = list(csv.DictReader(tsv.read_text().splitlines(), delimiter="\t"))
+        except (OSError, csv.Error):
+            continue
+        for row in rows:
+            epoch = int(row["step"]) + 1
+            if (model, epoch) not in sent:
+                sent.add((model, epoch))
+                found.append({"model": model, "epoch": epoch, "val_accuracy": float(row["val_accuracy"])})
+    return found
+
+
 @contextlib.contextmanager
 def epochs_reported(root: Path, seconds: float = 2.0) -> Iterator[None]:
     """While the block runs, each training epoch's validation accuracy as a Prefect event of this
@@ -83,20 +106,8 @@ def epochs_reported(root: Path, seconds: float = 2.0) -> Iterator[None]:
 
     def report() -> None:
         while True:
-            for model in paths.MODELS:
-                tsv = paths.in_checkout(paths.history_file(model, "val_accuracy"), root)
-                try:
-                    if tsv.stat().st_mtime < started:  # the commit's own curve, until the stage rewrites it
-                        continue
-                    rows = list(csv.DictReader(tsv.read_text().splitlines(), delimiter="\t"))
-                except (OSError, csv.Error):
-                    continue
-                for row in rows:
-                    epoch = int(row["step"]) + 1
-                    if (model, epoch) not in sent:
-                        sent.add((model, epoch))
-                        payload = {"model": model, "epoch": epoch, "val_accuracy": float(row["val_accuracy"])}
-                        emit_event(EPOCH_EVENT, resource=resource, payload=payload)
+            for payload in new_epochs(root, started, sent):
+                emit_event(EPOCH_EVENT, resource=resource, payload=payload)
             if stop.wait(seconds):
                 return
 

@@ -1,5 +1,5 @@
 """A stage's last successful run's outputs that DVC cannot put back: its `cache: false` outputs
-(DVCLive logs, metrics, plot data). DVC deletes every output of a stage before it runs the stage
+(DVCLive's summaries, metrics, plot data). DVC deletes every output of a stage before it runs the stage
 again, and keeps no copy of these, so a run that fails (a refused param, any error, a stop) would
 lose them. A copy is kept under checkpoints/last-run/<stage>/ when a run succeeds and put back when
 one fails, if dvc.lock still records the run it came from; the training stages read their last

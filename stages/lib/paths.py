@@ -62,8 +62,19 @@ HISTORY_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 
 
 def history_file(name: str, metric: str) -> Path:
-    """One metric of `train-<name>` per epoch (DVCLive's TSV: step, value), a DVC plot."""
+    """One metric of `train-<name>` per epoch (DVCLive's TSV: step, value). Their directory is a
+    cached output (DVC's run-cache skips a stage with an uncached plain output), no plot itself."""
     return live_dir(name) / "plots" / "metrics" / f"{metric}.tsv"
+
+
+# The learning curves `dvc plots show` draws, one plot a metric, each with every model's training
+# and validation curves (report writes them from the TSVs above; curve_file).
+CURVES = ("accuracy", "loss")
+
+
+def curve_file(metric: str) -> Path:
+    """One row per model, split and epoch (epoch, series, value): a DVC plot, in git."""
+    return PLOTS_DIR / "report" / f"{metric}.csv"
 
 
 def confusion_file(name: str) -> Path:

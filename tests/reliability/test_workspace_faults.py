@@ -112,8 +112,8 @@ def _outputs(project) -> dict[str, bytes]:
 def test_a_refused_value_after_an_uncommitted_run_costs_none_of_its_results(project, tmp_path):
     """A successful run not yet committed, then a value a stage refuses: through `fmnist-flow run
     --set` nothing starts and nothing changes; through plain `dvc repro` (which deletes a stage's
-    outputs before its command runs) the stage puts its DVCLive logs back, and its last line names
-    the command that puts back the model."""
+    outputs before its command runs) the stage puts its DVCLive summary back, and its last line names
+    the command that puts back the model and DVCLive's TSVs (DVC outputs)."""
     project.set_params(train_cnn={"seed": 5})
     assert project.repro() == ["train-cnn", "evaluate", "report"]
     before = _outputs(project)
@@ -128,15 +128,17 @@ def test_a_refused_value_after_an_uncommitted_run_costs_none_of_its_results(proj
     project.set_params(train_cnn={"dense_units": "abc"})
     repro = project.run("dvc", "repro", check=False)
     assert repro.returncode != 0
+    # The stage's own error line (its logger is the training loop's module: stages.lib.training).
     output = repro.stdout + repro.stderr
     cause = next((line for line in output.splitlines() if " ERROR stages." in line), output[-3000:])
     assert "train_cnn.dense_units = 'abc' is not allowed" in cause
-    assert cause.endswith("`dvc checkout train-cnn` puts back the last run's models/cnn.keras"), cause
+    assert cause.endswith("`dvc checkout train-cnn` puts back the last run's models/cnn.keras, dvclive/train_cnn/plots")
+    deleted = ("models/cnn.keras", "dvclive/train_cnn/plots/")  # by DVC, before the stage ran
     after = _outputs(project)
-    assert "models/cnn.keras" not in after  # DVC deleted it before the stage ran
+    assert not [path for path in after if path.startswith(deleted)]
     assert {k: v for k, v in after.items() if k != "params.yaml"} == {
-        k: v for k, v in before.items() if k not in ("params.yaml", "models/cnn.keras")
-    }  # the DVCLive logs, put back byte for byte
+        k: v for k, v in before.items() if k != "params.yaml" and not k.startswith(deleted)
+    }  # the rest, DVCLive's summary among it, put back byte for byte
     project.run("dvc", "checkout", "train-cnn")  # the command the line names
     project.set_params(train_cnn={"dense_units": yaml.safe_load(before["params.yaml"])["train_cnn"]["dense_units"]})
     assert _outputs(project) == before

@@ -2,7 +2,7 @@ import numpy as np
 
 from stages.lib.document import Figure, Heading, Para, Table
 from stages.lib.idx import CLASS_NAMES
-from stages.report import build_report
+from stages.report import build_report, curves_csv
 from tests.conftest import synthetic_split
 
 P = {"grid_size": 9, "top_confusions": 3, "seed": 0}
@@ -50,3 +50,16 @@ def test_report_has_every_section_and_figure():
     assert verdict.endswith(": no detectable difference.")  # two random guessers
     pairs = [b for b in blocks if isinstance(b, Table)][2]
     assert len(pairs.rows) == 6 and all(int(r[3]) > 0 for r in pairs.rows)
+
+
+def test_the_curves_dvc_draws_are_one_row_per_model_split_and_epoch():
+    *_, histories, _, _, _ = _inputs()
+    histories["mlp"] = {key: values[:2] for key, values in histories["mlp"].items()}  # stopped early
+    lines = curves_csv(histories, "accuracy").splitlines()
+    assert lines[0] == "epoch,series,value"
+    assert lines[1:] == [
+        "1,MLP training,0.81", "2,MLP training,0.82", "1,MLP validation,0.82", "2,MLP validation,0.84",
+        "1,CNN training,0.81", "2,CNN training,0.82", "3,CNN training,0.83",
+        "1,CNN validation,0.82", "2,CNN validation,0.84", "3,CNN validation,0.86",
+    ]  # fmt: skip
+    assert curves_csv(histories, "loss").splitlines()[2] == "2,MLP training,0.5"

@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 
+from flows.compare.result import compare as compare_revisions
 from tests.helpers import Project
 
 pytestmark = pytest.mark.slow(minutes=13)
@@ -77,6 +78,13 @@ def test_the_text_and_markdown_say_each_models_verdict(history, tmp_path):
     cells = [cell.strip() for cell in table[0].strip("|").split("|")]
     assert cells[0] == "mlp" and re.fullmatch(r"\d+\.\d\d% \[\d+\.\d\d, \d+\.\d\d\]", cells[1])
     assert "- **cnn: +0.00 points" in markdown and "no detectable difference**" in markdown
+
+
+def test_the_pictures_draw_each_revisions_own_learning_curves(history):
+    """DVCLive's TSVs are DVC outputs: each revision's are read from DVC's cache, not from git."""
+    found = compare_revisions(history.root, "HEAD~1", "HEAD", pictures=True)
+    epochs = {label: {name: len(h["epoch"]) for name, h in models.items()} for label, models in found.histories.items()}
+    assert epochs == {found.a.label: {"mlp": 1, "cnn": 1}, found.b.label: {"mlp": 3, "cnn": 1}}
 
 
 def test_a_commit_against_the_workspace_is_the_default(history, tmp_path):

@@ -4,6 +4,7 @@ a real git + DVC repo whose experiments (`dvc exp save`) were pushed to its git 
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import yaml
@@ -21,8 +22,8 @@ DIMENSIONS = [
 
 
 def save_experiment(project: Project, name: str, point: dict, score: float, curve: list[float]) -> None:
-    """A trial as a worker leaves it, without training: its params, its DVCLive summary and curve, saved
-    as the experiment `name` (`dvc exp save`) and the workspace put back."""
+    """A trial as a worker leaves it, without training: its params, its DVCLive summary (in git) and
+    curve (in DVC's cache), saved as the experiment `name` (`dvc exp save`), and the workspace put back."""
     params = project.params()
     for key, value in point.items():
         section, _, field = key.partition(".")
@@ -34,6 +35,7 @@ def save_experiment(project: Project, name: str, point: dict, score: float, curv
     (project.root / "dvclive/train_cnn/plots/metrics/val_accuracy.tsv").write_text("\n".join(lines) + "\n")
     project.run("dvc", "exp", "save", "--name", name)
     project.run("git", "checkout", "--", ".")
+    project.run("dvc", "checkout", "--force")
 
 
 @pytest.mark.slow
@@ -56,6 +58,7 @@ def test_the_finished_trials_of_a_sweep_come_back_from_the_git_remote_as_they_we
         save_experiment(project, name, point, score, curve)
     project.run("dvc", "exp", "push", "origin", *trials)
     project.run("dvc", "exp", "remove", *trials)  # here, only what the git remote holds
+    shutil.rmtree(project.root / ".dvc/cache")  # and the DVC remote: the trials ran on other machines
 
     found = finished(project.root, "sweep-abc", commit, "origin", DIMENSIONS, "cnn")
     assert sorted(r.name for r in found) == ["sweep-abc-1", "sweep-abc-2"]

@@ -95,8 +95,8 @@ def test_a_sweep_over_two_machines_ends_as_experiments_in_the_checkout(team):
     names = [r["experiment"] for r in table]
     plots = json.loads(team.checkout.run("dvc", "plots", "diff", *names[:2], "--json").stdout)["data"]
     assert set(plots) == set(CURATED_PLOTS)
-    curves = plots["Accuracy per epoch"][0]["content"]["data"]["values"]
-    assert {row["rev"] for row in curves if row.get("val_accuracy")} == set(names[:2])
+    curves = plots["plots/report/accuracy.csv"][0]["content"]["data"]["values"]
+    assert {row["rev"] for row in curves if row["series"] == "CNN validation"} == set(names[:2])
     team.checkout.run("dvc", "exp", "branch", names[0], "best-point")
     kept = team.checkout.run("git", "show", "best-point:metrics/evaluate.json").stdout
     assert json.loads(kept)["cnn"]["accuracy"] == table[0]["cnn_accuracy"]

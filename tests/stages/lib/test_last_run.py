@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import shutil
 
 import yaml
 
@@ -9,7 +10,7 @@ from stages.lib import last_run
 
 PIPELINE = {"stages": {"train-cnn": {
     "cmd": "python -m stages.train_cnn",
-    "outs": ["models/cnn.keras", {"dvclive/train_cnn/plots": {"cache": False}}],
+    "outs": ["models/cnn.keras", "dvclive/train_cnn/plots"],
     "metrics": [{"dvclive/train_cnn/metrics.json": {"cache": False}}],
 }}}  # fmt: skip
 
@@ -36,27 +37,27 @@ def _checkout(root, summary=b'{"val_accuracy": 0.9}'):
 
 def _as_dvc_leaves_it_after_a_failed_run(root):
     """DVC deleted every output before the stage; the stage wrote a first epoch, then failed."""
-    for path in ("dvclive/train_cnn/metrics.json", "dvclive/train_cnn/plots/metrics/loss.tsv", "models/cnn.keras"):
+    for path in ("dvclive/train_cnn/metrics.json", "models/cnn.keras"):
         (root / path).unlink()
+    shutil.rmtree(root / "dvclive/train_cnn/plots")
     (root / "dvclive/train_cnn/metrics.json").write_text(json.dumps({"step": 0}))
 
 
 def test_uncached_and_cached_outputs_are_read_from_dvc_yaml(tmp_path):
     assert last_run.outputs("train-cnn", _checkout(tmp_path)) == (
-        ["dvclive/train_cnn/plots", "dvclive/train_cnn/metrics.json"],
-        ["models/cnn.keras"],
+        ["dvclive/train_cnn/metrics.json"],
+        ["models/cnn.keras", "dvclive/train_cnn/plots"],
     )
 
 
-def test_a_failed_run_gets_the_last_runs_logs_back_and_names_the_model_to_check_out(tmp_path):
+def test_a_failed_run_gets_the_last_runs_summary_back_and_names_the_outputs_to_check_out(tmp_path):
     root = _checkout(tmp_path)
     last_run.keep("train-cnn", root)
     _as_dvc_leaves_it_after_a_failed_run(root)
-    assert sorted(last_run.put_back("train-cnn", root)) == ["dvclive/train_cnn/metrics.json",
-                                                           "dvclive/train_cnn/plots"]  # fmt: skip
+    assert last_run.put_back("train-cnn", root) == ["dvclive/train_cnn/metrics.json"]
     assert (root / "dvclive/train_cnn/metrics.json").read_bytes() == b'{"val_accuracy": 0.9}'
-    assert (root / "dvclive/train_cnn/plots/metrics/loss.tsv").read_text() == "step\tloss\n0\t0.5\n"
-    assert last_run.missing_cached("train-cnn", root) == ["models/cnn.keras"]  # DVC's cache has it
+    # DVC's cache has these.
+    assert last_run.missing_cached("train-cnn", root) == ["models/cnn.keras", "dvclive/train_cnn/plots"]
 
 
 def test_a_copy_of_another_run_than_dvc_lock_records_is_not_put_back(tmp_path):
@@ -78,8 +79,10 @@ def test_nothing_to_put_back_without_a_kept_copy(tmp_path):
 def test_a_new_successful_run_replaces_the_kept_copy(tmp_path):
     root = _checkout(tmp_path)
     last_run.keep("train-cnn", root)
-    (root / "dvclive/train_cnn/plots/metrics/loss.tsv").unlink()
-    (root / "dvclive/train_cnn/plots/metrics/accuracy.tsv").write_text("step\taccuracy\n")
+    (root / "dvclive/train_cnn/metrics.json").write_text('{"val_accuracy": 0.95}')
     last_run.keep("train-cnn", root)
     kept = last_run.kept_copy("train-cnn", root)
-    assert sorted(p.name for p in kept.rglob("*.tsv")) == ["accuracy.tsv"]
+    assert (kept / "dvclive/train_cnn/metrics.json").read_text() == '{"val_accuracy": 0.95}'
+    assert [p.relative_to(kept).as_posix() for p in kept.rglob("*") if p.is_file()] == [
+        "dvclive/train_cnn/metrics.json"
+    ]  # the TSVs are in DVC's cache
