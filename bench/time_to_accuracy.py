@@ -75,8 +75,10 @@ def checkout_of(commit: str | None, scratch: Path) -> Path:
         return ROOT
     tree = scratch / commit
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), commit], check=True)
-    (tree / "data").mkdir(exist_ok=True)
-    (tree / "data" / "processed").symlink_to(ROOT / "data" / "processed")
+    processed = tree / "data" / "processed"
+    shutil.rmtree(processed, ignore_errors=True)  # the commit's own holds only its .gitignore
+    processed.parent.mkdir(exist_ok=True)
+    processed.symlink_to(ROOT / "data" / "processed")
     return tree
 
 
