@@ -134,7 +134,8 @@ def table() -> str:
         if model == "cnn":
             for number, (anchor, accuracy) in enumerate(ANCHORS.items()):
                 axis.axhline(accuracy, color="grey", linestyle=(0, (2 + number, 2)), linewidth=0.8)
-                side = sorted(ANCHORS.values()).index(accuracy) % 2  # neighbours on opposite sides: no overprint
+                # Neighbouring anchors' labels on opposite sides, so that none overprints another.
+                side = sorted(ANCHORS.values()).index(accuracy) % 2
                 axis.annotate(f"{anchor} (test {accuracy:.3f})", (1.0 - side, accuracy), xycoords=("axes fraction", "data"),
                               ha=("right", "left")[side], va="bottom", fontsize=6.5, color="dimgrey")  # fmt: skip
         axis.set(title=f"{model.upper()} (point labels: table rows)",
