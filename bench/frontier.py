@@ -136,8 +136,9 @@ def table() -> str:
                 axis.axhline(accuracy, color="grey", linestyle=(0, (2 + number, 2)), linewidth=0.8)
                 # Neighbouring anchors' labels on opposite sides, so that none overprints another.
                 side = sorted(ANCHORS.values()).index(accuracy) % 2
-                axis.annotate(f"{anchor} (test {accuracy:.3f})", (1.0 - side, accuracy), xycoords=("axes fraction", "data"),
-                              ha=("right", "left")[side], va="bottom", fontsize=6.5, color="dimgrey")  # fmt: skip
+                axis.annotate(f"{anchor} (test {accuracy:.3f})", (1.0 - side, accuracy),
+                              xycoords=("axes fraction", "data"), ha=("right", "left")[side], va="bottom",
+                              fontsize=6.5, color="dimgrey")  # fmt: skip
         axis.set(title=f"{model.upper()} (point labels: table rows)",
                  xlabel="training CPU seconds (2 cores)", ylabel="validation accuracy")  # fmt: skip
         axis.grid(alpha=0.3)
