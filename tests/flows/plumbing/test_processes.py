@@ -1,0 +1,98 @@
+"""The processes a run starts: stopped with it, ended when it dies, and a tool's failure in one line.
+Real processes, each test a second or two."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import psutil
+import pytest
+
+from flows.plumbing import processes
+from tests.helpers import PROJECT, wait_for
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _python(code: str) -> list[str]:
+    return [sys.executable, "-c", textwrap.dedent(code)]
+
+
+def test_stop_all_interrupts_each_child_and_kills_what_ignores_it(tmp_path):
+    polite = tmp_path / "polite"
+    with processes.spawn(_python(f"""
+            import pathlib, signal, sys, time
+            def stop(*_):
+                pathlib.Path({str(polite)!r}).write_text("interrupted")
+                sys.exit(0)
+            signal.signal(signal.SIGINT, stop)
+            print("ready", flush=True)
+            time.sleep(60)
+            """), stdout=subprocess.PIPE, text=True) as first, processes.spawn(_python("""
+            import signal, time
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            print("ready", flush=True)
+            time.sleep(60)
+            """), stdout=subprocess.PIPE, text=True) as stubborn:  # fmt: skip
+        assert first.stdout.readline().strip() == stubborn.stdout.readline().strip() == "ready"
+        processes.stop_all(grace=1.0)
+        assert first.wait(5) == 0 and polite.read_text() == "interrupted"  # SIGINT: its own clean stop
+        assert stubborn.wait(5) == -signal.SIGKILL  # ignored SIGINT: killed once the grace is over
+
+
+def test_a_child_ends_when_the_run_that_spawned_it_is_killed(tmp_path):
+    run = subprocess.Popen(_python("""
+        import time
+        from flows.plumbing import processes
+        with processes.spawn(["sleep", "60"]) as child:
+            print(child.pid, flush=True)
+            time.sleep(60)
+        """), cwd=PROJECT, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    child = int(run.stdout.readline())
+    run.kill()  # no cleanup: the kernel's death signal is what ends the child
+    run.wait(5)
+    wait_for(lambda: _gone(child), 10, "the orphaned child to end")
+
+
+def test_supervise_returns_the_childs_code_and_ends_what_it_left(tmp_path):
+    left = tmp_path / "left.pid"
+    child = f"""
+        import subprocess, sys, pathlib
+        orphan = subprocess.Popen(["sleep", "60"], start_new_session=True)
+        pathlib.Path({str(left)!r}).write_text(str(orphan.pid))
+        sys.exit(3)
+        """
+    supervisor = subprocess.run(_python(f"""
+        import os, sys
+        from flows.plumbing import processes
+        sys.exit(processes.supervise({_python(child)!r}, dict(os.environ)))
+        """), cwd=PROJECT, timeout=60)  # fmt: skip
+    assert supervisor.returncode == 3
+    assert _gone(int(left.read_text()))  # re-parented to the supervisor, and ended by it
+
+
+def test_a_failed_tool_is_one_line_naming_the_command_and_its_last_words(tmp_path):
+    with pytest.raises(processes.ToolError) as failed:
+        processes.run_tool(tmp_path, ["git", "rev-parse", "--verify", "no-such-ref"])
+    assert str(failed.value).startswith("git rev-parse --verify failed: ")
+    assert "\n" not in str(failed.value)
+    with pytest.raises(processes.ToolError, match="failed: the first line"):
+        processes.run_tool(tmp_path, ["sh", "-c", "echo 'the first line' >&2; echo more >&2; exit 2"],
+                           cause=lambda lines: lines[0])  # fmt: skip
+    assert processes.run_tool(tmp_path, ["sh", "-c", "exit 4"], check=False).returncode == 4
+
+
+def test_tools_run_with_this_environments_binaries_first():
+    path = processes.tool_env({"EXTRA": "1"})
+    assert path["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+    assert path["EXTRA"] == "1" and path["DVC_NO_ANALYTICS"] == "1"
