@@ -23,8 +23,9 @@ pytestmark = pytest.mark.slow(minutes=18)
 # Some seconds an epoch on the tiny data: a point is still training when the test strikes (after
 # its second epoch at the latest), and a lost one trained again elsewhere costs minutes, not ten.
 SLOW_ENOUGH = {"epochs": 6, "patience": 6, "filters": [16, 32], "dense_units": 64}
-# Where the server goes away twice, more epochs: the points are still training when it goes away
-# the second time, more than a minute after the first, whatever the machine's speed.
+# Where the server goes away twice, the point's training is held (SIGSTOP) from its first epoch until
+# the sweep has ended, so that it is still training when the server goes away the second time,
+# whatever the machine's speed; more epochs leave time to hold it before it ends.
 TRAINING_THROUGH_AN_OUTAGE = ("-S", "train_cnn.epochs=20", "-S", "train_cnn.patience=20")
 MACHINES = ("machine-a", "machine-b")
 
@@ -50,6 +51,16 @@ class Machines:
         for proc in tree:
             proc.suspend()
         return tree
+
+    def hold_training(self, name: str) -> list[psutil.Process]:
+        """The machine's training stage paused, its worker and flow run going on (heartbeats and all):
+        a training that takes as long as the test needs. Returns what was paused."""
+        root = psutil.Process(self.workers[name].pid)
+        stage = [p for p in root.children(recursive=True) if "stages.train_cnn" in " ".join(p.cmdline())]
+        assert stage, f"no training stage on {name}"
+        for proc in stage:
+            proc.suspend()
+        return stage
 
     @staticmethod
     def thaw(tree: list[psutil.Process]) -> None:
@@ -220,8 +231,10 @@ def test_a_server_restart_costs_a_sweep_nothing_and_a_long_outage_ends_it_in_one
     again for longer: the sweep ends in one line, and the same sweep started again resumes."""
     args = ("-S", "train_cnn.seed=7", *TRAINING_THROUGH_AN_OUTAGE, "--api-outage", "60")  # one point is enough
     sweep = start_sweep(team, *args)
+    held = []
     try:
-        wait_for(lambda: running_on(team, (7,), 1), 600, "the point running")
+        training = wait_for(lambda: machines.training(epoch=1), 600, "the point training", poll=0.2)
+        held = machines.hold_training(training)
         team.server.kill()
         killed = time.monotonic()
         time.sleep(2)
@@ -234,6 +247,7 @@ def test_a_server_restart_costs_a_sweep_nothing_and_a_long_outage_ends_it_in_one
         output, _ = sweep.communicate(timeout=300)
     finally:
         stop(sweep)
+        machines.thaw(held)
         if team.server.process.poll() is not None:
             team.server.start()
     assert sweep.returncode == 1, output[-3000:]
