@@ -85,9 +85,9 @@ def stopped(exc: BaseException) -> None:
     its way out is on that exception, our Stopped's context."""
     notes = [n for e in (exc, exc.__context__) if e is not None for n in getattr(e, "__notes__", [])]
     quiet_prefect()
-    logger.error("%s", notes[-1] if notes else f"stopped ({exc}) before any stage was running")
-    signum = exc.signum if isinstance(exc, Stopped) else getattr(exc, "signal", signal.SIGINT)
-    sys.exit(128 + int(signum))
+    signum = signal.Signals(exc.signum if isinstance(exc, Stopped) else getattr(exc, "signal", signal.SIGINT))
+    logger.error("%s", notes[-1] if notes else f"stopped ({signum.name}) before any stage was running")
+    sys.exit(128 + signum)
 
 
 def api_gone(message: str) -> None:

@@ -1,11 +1,13 @@
 """Stopping a flow run stops its stages: SIGINT, SIGTERM and SIGKILL to `fmnist-flow run`, and a
 Prefect cancellation of a deployment run. Each ends within seconds, leaves no process of the
 run behind and keeps the checkpoint; after kill -9 and after a cancellation the next `dvc repro`
-resumes and records the stage (resuming after the other signals is tests/reliability/test_interrupted_training.py's)."""
+resumes and records the stage (resuming after the other signals is tests/reliability/test_interrupted_training.py's).
+What the last line says and the exit code are decided without a process, in milliseconds."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -15,10 +17,11 @@ import httpx
 import psutil
 import pytest
 
+from flows.cli import supervision
 from tests.flows.servers import stop
 from tests.helpers import Project, tool_env, wait_for
 
-pytestmark = pytest.mark.slow(minutes=10)
+SLOW = pytest.mark.slow(minutes=10)  # the tests of a real flow run; the last line's are not
 
 EPOCHS = 6
 # Over a second an epoch on the tiny data (as in test_interrupted_training.py).
@@ -97,6 +100,7 @@ def busy_machine():
         busy(False)
 
 
+@SLOW
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
 def test_stopping_the_flow_stops_its_stages(project, tmp_path, sig, request):
     busy = request.getfixturevalue("busy_machine") if sig == signal.SIGKILL else None
@@ -149,6 +153,7 @@ def test_stopping_the_flow_stops_its_stages(project, tmp_path, sig, request):
         assert 2 <= json.loads((project.root / "checkpoints/train_cnn/state.json").read_text())["epoch"] < EPOCHS
 
 
+@SLOW
 def test_cancelling_a_deployment_run_stops_its_stages(project, prefect_server, tmp_path):
     project.set_params(train_cnn=SLOW_ENOUGH)
     env = {**prefect_server.env, "PWD": str(project.root)}
@@ -185,3 +190,54 @@ def test_cancelling_a_deployment_run_stops_its_stages(project, prefect_server, t
         if run_state() not in ("CANCELLED", "COMPLETED", "FAILED", "CRASHED"):
             set_state("CANCELLED")  # the deployment runs one at a time: free its slot for the other tests
     _resumes_and_records(project)
+
+
+# --- the last line and the exit code, in milliseconds ---
+
+
+@pytest.fixture
+def last_line(caplog, monkeypatch):
+    """The last line `fmnist-flow` logged; Prefect's logger level put back after `quiet_prefect`."""
+    prefect = logging.getLogger("prefect")
+    monkeypatch.setattr(prefect, "level", prefect.level)
+    monkeypatch.setenv(supervision.EMBEDDED_SERVER_WAIT, "180")
+    return lambda: [r.getMessage() for r in caplog.records if r.name == "fmnist-flow"][-1]
+
+
+@pytest.mark.parametrize(
+    ("exc", "line"),
+    [
+        (RuntimeError("no stage 'trian'\n(the details)"), "run failed: no stage 'trian'"),
+        (KeyError(), "run failed: KeyError"),
+        (RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server."),
+         "run failed: Prefect's embedded server did not start within 180s: start a server (`prefect server start`)"),
+    ],
+)  # fmt: skip
+def test_a_failure_is_its_causes_first_line_last_and_exit_1(exc, line, last_line):
+    with pytest.raises(SystemExit) as ended:
+        supervision.fail("run", exc)
+    assert ended.value.code == 1
+    assert last_line().startswith(line) and "\n" not in last_line()
+    assert logging.getLogger("prefect").level == logging.WARNING  # nothing of Prefect's after it
+
+
+def test_a_stop_says_what_the_flow_noted_on_its_way_out_and_exits_128_plus_the_signal(last_line):
+    crashed = RuntimeError("the flow crashed")
+    crashed.add_note("interrupted: train-cnn stopped before finishing")
+    try:
+        try:
+            raise crashed
+        except RuntimeError:
+            raise supervision.Stopped(signal.SIGTERM) from None
+    except supervision.Stopped as stop_:
+        with pytest.raises(SystemExit) as ended:
+            supervision.stopped(stop_)
+    assert ended.value.code == 128 + signal.SIGTERM
+    assert last_line() == "interrupted: train-cnn stopped before finishing"
+
+
+def test_ctrl_c_before_any_stage_says_so_and_exits_130(last_line):
+    with pytest.raises(SystemExit) as ended:
+        supervision.stopped(KeyboardInterrupt())
+    assert ended.value.code == 130
+    assert last_line() == "stopped (SIGINT) before any stage was running"

@@ -1,5 +1,7 @@
 """`fmnist-flow compare` on a real git + DVC repo with tiny params: two commits, two DVC experiments,
-a commit against the workspace, revisions that cannot be compared, and each output read back."""
+a commit against the workspace, revisions that cannot be compared, and each output read back. Whether
+two revisions' test splits are one, and a workspace where evaluate never ran, are decided from their
+dvc.lock in milliseconds."""
 
 from __future__ import annotations
 
@@ -8,11 +10,14 @@ import re
 import shutil
 
 import pytest
+import yaml
 
+from flows.compare.result import CompareError, Revision, check_same_test_split, resolve
 from flows.compare.result import compare as compare_revisions
+from stages.lib import paths
 from tests.helpers import Project
 
-pytestmark = pytest.mark.slow(minutes=13)
+SLOW = pytest.mark.slow(minutes=13)  # the tests on a real git + DVC repo
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +34,7 @@ def compare(project: Project, *args: str, check: bool = True):
     return project.run("python", "-m", "flows", "compare", *args, check=check)
 
 
+@SLOW
 def test_two_commits_compare_on_their_own_predictions_without_rerunning(history):
     proc = compare(history, "HEAD~1", "HEAD", "--json")
     result = json.loads(proc.stdout)
@@ -62,6 +68,7 @@ def test_two_commits_compare_on_their_own_predictions_without_rerunning(history)
     assert result["mlp_vs_cnn"]["b"]["verdict"] in ("CNN is better", "MLP is better", "no detectable difference")
 
 
+@SLOW
 def test_the_text_and_markdown_say_each_models_verdict(history, tmp_path):
     text = compare(history, "HEAD~1", "HEAD", "--html", str(tmp_path / "page.html")).stdout
     lines = text.splitlines()
@@ -80,6 +87,7 @@ def test_the_text_and_markdown_say_each_models_verdict(history, tmp_path):
     assert "- **cnn: +0.00 points" in markdown and "no detectable difference**" in markdown
 
 
+@SLOW
 def test_the_pictures_draw_each_revisions_own_learning_curves(history):
     """DVCLive's TSVs are DVC outputs: each revision's are read from DVC's cache, not from git."""
     found = compare_revisions(history.root, "HEAD~1", "HEAD", pictures=True)
@@ -87,6 +95,7 @@ def test_the_pictures_draw_each_revisions_own_learning_curves(history):
     assert epochs == {found.a.label: {"mlp": 1, "cnn": 1}, found.b.label: {"mlp": 3, "cnn": 1}}
 
 
+@SLOW
 def test_a_commit_against_the_workspace_is_the_default(history, tmp_path):
     project = history.copy_to(tmp_path / "project")
     project.set_params(train_cnn={"epochs": 2})
@@ -99,6 +108,7 @@ def test_a_commit_against_the_workspace_is_the_default(history, tmp_path):
     assert result["models"]["cnn"]["accuracy_b"] == pytest.approx(workspace)
 
 
+@SLOW
 def test_two_dvc_experiments_compare_by_name(history, tmp_path):
     project = history.copy_to(tmp_path / "project")
     for name, seed in (("exp-seed-1", 1), ("exp-seed-2", 2)):
@@ -109,21 +119,15 @@ def test_two_dvc_experiments_compare_by_name(history, tmp_path):
     assert result["models"]["mlp"]["fixed"] + result["models"]["mlp"]["broken"] > 0  # two seeds, two MLPs
 
 
+@SLOW
 def test_revisions_that_cannot_be_compared_are_one_line_each(history, tmp_path):
-    project = history.copy_to(tmp_path / "project")
-    project.run("git", "checkout", "-q", "-b", "fewer-test-images")
-    project.set_params(preprocess={"test_limit": 500})
-    project.repro()
-    project.commit("500 test images")
-    project.run("git", "checkout", "-q", "main")
+    # Two test splits: check_same_test_split's, below.
     never = Project(tmp_path / "never")  # a pipeline that never ran: committed without dvc.lock
     never.commit("nothing ran")
     cases = [
-        (project, ["nope", "HEAD"], "'nope' is no commit, branch, tag or DVC experiment here"),
-        (project, ["HEAD", "fewer-test-images"],
-         "were evaluated on different test images (preprocess.test_limit 1000 and 500"),
+        (history, ["nope", "HEAD"], "'nope' is no commit, branch, tag or DVC experiment here"),
         (never, ["HEAD", "HEAD"], "evaluate never ran at HEAD ("),
-    ]  # fmt: skip
+    ]
     for where, args, message in cases:
         proc = compare(where, *args, check=False)
         assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -132,6 +136,7 @@ def test_revisions_that_cannot_be_compared_are_one_line_each(history, tmp_path):
         assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 
+@SLOW
 def test_predictions_the_cache_lacks_are_read_from_the_dvc_remote_or_named_in_one_line(history, tmp_path):
     project = history.copy_to(tmp_path / "project")
     expected = json.loads(compare(project, "HEAD~1", "HEAD", "--json").stdout)
@@ -147,3 +152,42 @@ def test_predictions_the_cache_lacks_are_read_from_the_dvc_remote_or_named_in_on
     last = proc.stderr.strip().splitlines()[-1]
     assert re.search(r"compare failed: data/predictions/test.npz of HEAD~1 \(\w{7}\) is neither in the DVC cache "
                      r"nor on the DVC remote: `dvc push` it from where it was made", last), proc.stderr  # fmt: skip
+
+
+# --- decided from dvc.lock, in milliseconds ---
+
+
+def _evaluated(name: str, test_md5: str, test_limit: int, seed: int = 0, raw: str = "raw-1") -> Revision:
+    """A revision whose dvc.lock records preprocess's test split and an evaluate stage."""
+    rel = lambda path: str(path.relative_to(paths.ROOT))  # noqa: E731
+    preprocess = {
+        "deps": [{"path": rel(paths.RAW), "md5": raw}],
+        "params": {"params.yaml": {"preprocess": {"test_limit": test_limit, "seed": seed}}},
+        "outs": [{"path": rel(paths.TEST), "md5": test_md5}],
+    }
+    lock = {"stages": {"preprocess": preprocess, "evaluate": {"outs": [{"path": rel(paths.PREDICTIONS)}]}}}
+    return Revision(name, f"{name}0000000", lock)
+
+
+def test_revisions_of_one_test_split_compare_and_of_two_are_refused_naming_both():
+    check_same_test_split(_evaluated("a", "t1", 1000), _evaluated("b", "t1", 1000))
+    # The same images from the same files, limit and seed: one split, whatever its file's bytes.
+    check_same_test_split(_evaluated("a", "t1", 1000), _evaluated("b", "t2", 1000))
+    with pytest.raises(CompareError) as refused:
+        check_same_test_split(_evaluated("a", "t1", 1000), _evaluated("b", "t2", 500, seed=1))
+    assert str(refused.value).startswith(
+        "a (a000000) and b (b000000) were evaluated on different test images (preprocess.test_limit 1000 and 500, "
+        "seed 0 and 1)"
+    )
+
+
+@pytest.mark.parametrize("lock", [None, {"stages": {"preprocess": {}}}], ids=["no dvc.lock", "no evaluate"])
+def test_a_workspace_where_evaluate_never_ran_says_what_to_run(tmp_path, lock):
+    if lock is not None:
+        (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
+    with pytest.raises(CompareError) as refused:
+        resolve(tmp_path, "workspace")
+    assert str(refused.value) == (
+        "evaluate never ran in the workspace (its dvc.lock records no data/predictions/test.npz): run "
+        "`dvc repro evaluate` there, then compare again"
+    )

@@ -1,5 +1,6 @@
 """A sweep across two machines: two process workers in separate directories, a real Prefect
-server, a bare git repo and a DVC remote; every point a DVC experiment in the starting checkout."""
+server, a bare git repo and a DVC remote; every point a DVC experiment in the starting checkout. A
+sweep's name, which lets the same sweep started again resume, is decided without one."""
 
 from __future__ import annotations
 
@@ -15,10 +16,20 @@ from flows.sweep.flow import sweep_name
 from tests.flows.servers import Team, make_team, running_postgres, running_prefect_server, start_worker, stop
 from tests.helpers import CURATED_PLOTS, wait_for
 
-pytestmark = pytest.mark.slow(minutes=23)
+SLOW = pytest.mark.slow(minutes=23)  # the tests on the team's server
 
 # Two points, one per machine; the grid of two keys and more is tests/flows/test_search.py's.
 GRID = ["-S", "train_cnn.dense_units=16,32"]
+
+
+def test_the_same_search_on_the_same_commit_has_the_same_name_and_any_other_another():
+    name = sweep_name("abc", ["x=1,2", "y=3"])
+    assert name == sweep_name("abc", ["y=3", "x=1,2"]) and re.fullmatch(r"sweep-[0-9a-f]{6}", name)
+    others = [sweep_name("abd", ["x=1,2", "y=3"]), sweep_name("abc", ["x=1,2"]),
+              sweep_name("abc", ["x=1,2", "y=3"], "tpe", 0), sweep_name("abc", ["x=1,2", "y=3"], "tpe", 1),
+              sweep_name("abc", ["x=1,2", "y=3"], "tpe", 0, "mlp")]  # fmt: skip
+    assert len({name, *others}) == 6
+    assert sweep_name("abc", ["x=1,2"], "grid", seed=7) == sweep_name("abc", ["x=1,2"])  # a grid draws nothing
 
 
 # --- real workers ---
@@ -74,6 +85,7 @@ def experiments(team: Team) -> dict[str, dict]:
     return found
 
 
+@SLOW
 def test_a_sweep_over_two_machines_ends_as_experiments_in_the_checkout(team):
     proc = sweep(team, *GRID)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -102,6 +114,7 @@ def test_a_sweep_over_two_machines_ends_as_experiments_in_the_checkout(team):
     assert json.loads(kept)["cnn"]["accuracy"] == table[0]["cnn_accuracy"]
 
 
+@SLOW
 def test_the_same_sweep_again_trains_nothing(team):
     first = {r["experiment"]: r for r in team.latest_artifact("fmnist-sweep-leaderboard")}
     after = datetime.now(timezone.utc).isoformat()
@@ -116,6 +129,7 @@ def test_the_same_sweep_again_trains_nothing(team):
     assert all(name in shown for name in first)
 
 
+@SLOW
 def test_a_failed_point_is_a_row_and_the_others_complete(team):
     # 2000 validation images leave none of the 2000 training images to train on: preprocess fails
     # at work, which no check before it can see. The other point is the commit's (restored).
@@ -131,6 +145,7 @@ def test_a_failed_point_is_a_row_and_the_others_complete(team):
 
 # The refusals that need the team's server; the others are decided without one
 # (tests/flows/sweep/test_preflight.py, test_space.py, test_options.py, tests/flows/cli/test_args.py).
+@SLOW
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -165,6 +180,7 @@ def _experiments_named(team: Team, prefix: str) -> dict[str, dict]:
     return {name: exp for name, exp in experiments(team).items() if name.startswith(prefix)}
 
 
+@SLOW
 def test_a_hopeless_trial_is_pruned_before_its_last_epoch(team):
     # The median needs two finished trials: they run side by side, one per machine, then the third.
     proc = sweep(team, "-S", "train_cnn.learning_rate=0.001,0.002,30", "-S", "train_cnn.epochs=3", "--max-parallel",
@@ -179,6 +195,7 @@ def test_a_hopeless_trial_is_pruned_before_its_last_epoch(team):
     assert pruned["experiment"] not in experiments(team)  # a pruned trial is no experiment
 
 
+@SLOW
 def test_a_seeded_tpe_search_stopped_after_two_trials_goes_on_to_its_total(team):
     """Three trials, two at a time (one per machine), stopped once two have finished: the third, which
     the stop finds taken by a worker (running, or just taken), is cancelled, and the three end as DVC
