@@ -55,16 +55,6 @@ def test_a_failed_stage_is_the_last_line_with_its_own_error(project, tmp_path):
 
 
 @SLOW
-def test_a_value_a_stage_would_refuse_is_the_last_line_before_any_stage(project):
-    code, last, seconds, output = _flow(project, "run", "--set", "train_cnn.epochs=0")
-    assert code == 1
-    assert last.endswith("run failed: params.yaml: train_cnn.epochs = 0 is not allowed; expected an integer >= 1"), (
-        output
-    )
-    assert "Running stage" not in output and "prefect" not in output.lower()
-
-
-@SLOW
 def test_a_push_to_a_broken_remote_names_dvcs_error_and_is_not_retried(project, tmp_path):
     not_a_directory = tmp_path / "remote-file"
     not_a_directory.write_text("")

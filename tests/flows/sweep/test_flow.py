@@ -18,8 +18,10 @@ from tests.helpers import CURATED_PLOTS, wait_for
 
 SLOW = pytest.mark.slow(minutes=23)  # the tests on the team's server
 
-# Two points, one per machine; the grid of two keys and more is tests/flows/test_search.py's.
-GRID = ["-S", "train_cnn.dense_units=16,32"]
+# Two points side by side, one per machine, then a hopeless third that the median of the two prunes
+# (the median needs two finished trials). The grid of two keys and more is test_search.py's.
+GRID = ["-S", "train_cnn.learning_rate=0.001,0.002,30", "-S", "train_cnn.epochs=3", "--max-parallel", "2",
+        "--prune", "median"]  # fmt: skip
 
 
 def test_the_same_search_on_the_same_commit_has_the_same_name_and_any_other_another():
@@ -86,29 +88,35 @@ def experiments(team: Team) -> dict[str, dict]:
 
 
 @SLOW
-def test_a_sweep_over_two_machines_ends_as_experiments_in_the_checkout(team):
+def test_a_sweep_over_two_machines_ends_as_experiments_in_the_checkout_and_a_hopeless_trial_pruned(team):
     proc = sweep(team, *GRID)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stderr[-4000:]
     table = team.latest_artifact("fmnist-sweep-leaderboard")
-    assert len(table) == 2 and {r["status"] for r in table} == {"done"}
-    assert {r["where"] for r in table} == {"machine-a", "machine-b"}
-    objective = [r["cnn_val_accuracy"] for r in table]
+    assert [r["status"] for r in table] == ["done", "done", "pruned"], table
+    done, pruned = table[:2], table[-1]
+    assert {r["where"] for r in done} == {"machine-a", "machine-b"}
+    objective = [r["cnn_val_accuracy"] for r in done]
     assert objective == sorted(objective, reverse=True)  # ranked by validation: test scores sit beside
+    # Pruned before its last epoch, by the median of the two finished: no experiment.
+    assert pruned["train_cnn.learning_rate"] == "30"
+    epoch = int(re.match(r"pruned at epoch (\d+) \(val_accuracy [\d.]+ < median [\d.]+\)$", pruned["error"])[1])
+    assert epoch < 3
     found = experiments(team)
-    for row in table:
+    assert pruned["experiment"] not in found
+    for row in done:
         exp = found[row["experiment"]]
-        assert exp["params"]["train_cnn"]["dense_units"] == int(row["train_cnn.dense_units"])
+        assert exp["params"]["train_cnn"]["learning_rate"] == float(row["train_cnn.learning_rate"])
         assert exp["metrics"]["cnn"]["accuracy"] == row["cnn_accuracy"]
         assert exp["metrics"]["mlp"]["macro_f1"] == row["mlp_macro_f1"]
     printed = proc.stderr.splitlines()
     start = next(i for i, line in enumerate(printed) if line.endswith("leaderboard (best first):"))
-    assert [line.split()[0] for line in printed[start + 2 : start + 4]] == [r["experiment"] for r in table]
+    assert [line.split()[0] for line in printed[start + 2 : start + 5]] == [r["experiment"] for r in table]
     # The user's DVC compares the points' learning curves, and keeps the winner.
-    names = [r["experiment"] for r in table]
-    plots = json.loads(team.checkout.run("dvc", "plots", "diff", *names[:2], "--json").stdout)["data"]
+    names = [r["experiment"] for r in done]
+    plots = json.loads(team.checkout.run("dvc", "plots", "diff", *names, "--json").stdout)["data"]
     assert set(plots) == set(CURATED_PLOTS)
     curves = plots["plots/report/accuracy.csv"][0]["content"]["data"]["values"]
-    assert {row["rev"] for row in curves if row["series"] == "CNN validation"} == set(names[:2])
+    assert {row["rev"] for row in curves if row["series"] == "CNN validation"} == set(names)
     team.checkout.run("dvc", "exp", "branch", names[0], "best-point")
     kept = team.checkout.run("git", "show", "best-point:metrics/evaluate.json").stdout
     assert json.loads(kept)["cnn"]["accuracy"] == table[0]["cnn_accuracy"]
@@ -121,12 +129,17 @@ def test_the_same_sweep_again_trains_nothing(team):
     proc = sweep(team, *GRID)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     table = team.latest_artifact("fmnist-sweep-leaderboard")
-    # Every point finished before: each is restored from its finished run, none runs again.
-    assert {r["ran"] for r in table} == {"none: done before"}, table
-    assert {r["experiment"]: r["cnn_accuracy"] for r in table} == {n: r["cnn_accuracy"] for n, r in first.items()}
+    # Every point ended before: each finished one is restored from its run, the pruned one stays
+    # pruned, and none runs again.
+    assert [r["status"] for r in table] == ["done", "done", "pruned"], table
+    assert [r["ran"] for r in table[:2]] == ["none: done before"] * 2, table
+    assert table[-1]["error"].startswith("pruned")
+    assert {r["experiment"]: r["cnn_accuracy"] for r in table[:2]} == {
+        n: r["cnn_accuracy"] for n, r in first.items() if r["status"] == "done"
+    }
     assert team.server.flow_runs(flows={"name": {"any_": ["fmnist-experiment"]}}, start_time={"after_": after}) == []
     shown = team.checkout.run("dvc", "exp", "show", "--json").stdout
-    assert all(name in shown for name in first)
+    assert all(name in shown for name, row in first.items() if row["status"] == "done")
 
 
 @SLOW
@@ -178,21 +191,6 @@ def test_the_sweep_refuses_before_any_work(team, tmp_path, args, message):
 
 def _experiments_named(team: Team, prefix: str) -> dict[str, dict]:
     return {name: exp for name, exp in experiments(team).items() if name.startswith(prefix)}
-
-
-@SLOW
-def test_a_hopeless_trial_is_pruned_before_its_last_epoch(team):
-    # The median needs two finished trials: they run side by side, one per machine, then the third.
-    proc = sweep(team, "-S", "train_cnn.learning_rate=0.001,0.002,30", "-S", "train_cnn.epochs=3", "--max-parallel",
-                 "2", "--prune", "median")  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    table = team.latest_artifact("fmnist-sweep-leaderboard")
-    assert [r["status"] for r in table] == ["done", "done", "pruned"], table
-    pruned = table[-1]
-    assert pruned["train_cnn.learning_rate"] == "30"
-    epoch = int(re.match(r"pruned at epoch (\d+) \(val_accuracy [\d.]+ < median [\d.]+\)$", pruned["error"])[1])
-    assert epoch < 3
-    assert pruned["experiment"] not in experiments(team)  # a pruned trial is no experiment
 
 
 @SLOW
