@@ -5,7 +5,6 @@ answers. What a command refuses before Prefect starts is decided without a proce
 from __future__ import annotations
 
 import contextlib
-import logging
 import shutil
 import socket
 import threading
@@ -104,13 +103,11 @@ def test_an_embedded_server_that_cannot_start_in_time_says_what_to_do(project, t
 
 
 @pytest.fixture
-def checkout(tmp_path, monkeypatch, caplog):
+def checkout(tmp_path, monkeypatch):
     """A directory holding the pipeline's dvc.yaml and params.yaml, the working directory."""
     for name in ("dvc.yaml", "params.yaml"):
         shutil.copy(ROOT / name, tmp_path / name)
     monkeypatch.chdir(tmp_path)
-    caplog.set_level(logging.INFO)
-    monkeypatch.setattr(logging.getLogger("prefect"), "level", logging.getLogger("prefect").level)
     return tmp_path
 
 
@@ -125,13 +122,13 @@ def checkout(tmp_path, monkeypatch, caplog):
     ],
 )  # fmt: skip
 def test_a_pipeline_command_refuses_a_stage_or_value_in_one_line_leaving_params_as_they_were(
-    argv, last, checkout, caplog
+    argv, last, checkout, last_line
 ):
     before = (checkout / "params.yaml").read_bytes()
     with pytest.raises(SystemExit) as ended:
         commands._pipeline_params(parse(argv))
     assert ended.value.code == 1
-    assert caplog.records[-1].getMessage().startswith(last)
+    assert last_line().startswith(last)
     assert (checkout / "params.yaml").read_bytes() == before
 
 

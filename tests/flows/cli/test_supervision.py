@@ -195,15 +195,6 @@ def test_cancelling_a_deployment_run_stops_its_stages(project, prefect_server, t
 # --- the last line and the exit code, in milliseconds ---
 
 
-@pytest.fixture
-def last_line(caplog, monkeypatch):
-    """The last line `fmnist-flow` logged; Prefect's logger level put back after `quiet_prefect`."""
-    prefect = logging.getLogger("prefect")
-    monkeypatch.setattr(prefect, "level", prefect.level)
-    monkeypatch.setenv(supervision.EMBEDDED_SERVER_WAIT, "180")
-    return lambda: [r.getMessage() for r in caplog.records if r.name == "fmnist-flow"][-1]
-
-
 @pytest.mark.parametrize(
     ("exc", "line"),
     [

@@ -103,6 +103,7 @@ def test_a_dvc_experiment_compares_by_name_and_the_workspace_is_the_default_b(hi
     head = project.run("git", "rev-parse", "HEAD").stdout.strip()
     assert result["a"] == {"revision": "HEAD", "commit": head} and result["b"]["revision"] == "exp-mlp-seed-1"
     assert result["models"]["cnn"]["fixed"] == result["models"]["cnn"]["broken"] == 0  # the same CNN
+    assert result["models"]["mlp"]["fixed"] + result["models"]["mlp"]["broken"] > 0  # two seeds, two MLPs
     # `dvc exp run` leaves the experiment's params and outputs in the workspace, uncommitted.
     result = json.loads(compare(project, "--json").stdout)
     assert result["a"] == {"revision": "HEAD", "commit": head}
