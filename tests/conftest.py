@@ -84,10 +84,12 @@ def reproduced(tmp_path_factory, request) -> Project:
             root.parent.mkdir()
             project = Project(root)
             project.set_params(**TINY_PARAMS)
-            project.repro()
+            ran = project.repro()
             project.commit("tiny pipeline")
-            built.touch()
-    return Project.existing(root)
+            built.write_text(" ".join(ran))
+    reproduced = Project.existing(root)
+    reproduced.ran = built.read_text().split()  # the stages `dvc repro` ran, in its order
+    return reproduced
 
 
 @pytest.fixture

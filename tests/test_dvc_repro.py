@@ -5,23 +5,21 @@ import re
 
 import pytest
 
-from tests.helpers import TINY_PARAMS, Project, require_real_data
-
 ALL = ["fetch", "preprocess", "train-mlp", "train-cnn", "evaluate", "report"]
 
-pytestmark = pytest.mark.slow(minutes=7)
+pytestmark = pytest.mark.slow(minutes=4)
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    require_real_data()
-    project = Project(tmp_path_factory.mktemp("pipeline"))
-    project.set_params(**TINY_PARAMS)
-    ran = project.repro()
+def project(reproduced, tmp_path_factory):
+    """A copy of the session's tiny project, which `dvc repro` ran from nothing and committed."""
+    return reproduced.copy_to(tmp_path_factory.mktemp("pipeline") / "project")
+
+
+def test_a_repro_from_nothing_runs_every_stage_upstream_first(reproduced):
     # train-mlp and train-cnn are independent: DVC may take them in either order.
+    ran = reproduced.ran
     assert ran[:2] == ALL[:2] and sorted(ran[2:4]) == ["train-cnn", "train-mlp"] and ran[4:] == ALL[4:]
-    project.commit("tiny pipeline")
-    return project
 
 
 def test_outputs_land_in_the_project(project):

@@ -4,49 +4,18 @@ import json
 import textwrap
 
 import pytest
-import yaml
 
-from tests.helpers import TINY_PARAMS, Project
-
-pytestmark = pytest.mark.slow(minutes=7)
-
-# Files whose bytes carry a time: Keras stores the save time in a .keras file, the training
-# metrics and history hold seconds, and the report shows them. Everything else a run writes
-# must be byte for byte what `dvc repro` writes.
-TIMED = ("dvclive/train_mlp/metrics.json", "dvclive/train_cnn/metrics.json",
-         "dvclive/train_mlp/plots", "dvclive/train_cnn/plots", "reports")  # fmt: skip
-
-
-def lock_without_times(project: Project) -> dict:
-    """dvc.lock with the hashes of TIMED files blanked."""
-    lock = yaml.safe_load((project.root / "dvc.lock").read_text())
-    for stage in lock["stages"].values():
-        for entry in stage.get("deps", []) + stage.get("outs", []):
-            if entry["path"] in TIMED:
-                entry.pop("md5"), entry.pop("size"), entry.pop("nfiles", None)
-    return lock
+pytestmark = pytest.mark.slow(minutes=5)
 
 
 @pytest.fixture(scope="module")
-def flow_project(tmp_path_factory, prefect_server):
-    """A project with the tiny params, committed but never run: the flow's first run starts from
-    nothing. Its flow runs go to the session's server."""
-    project = Project(tmp_path_factory.mktemp("parallel") / "project")
-    project.set_params(**TINY_PARAMS)
-    project.commit("tiny params")
+def flow_project(reproduced, tmp_path_factory, prefect_server):
+    """A copy of the session's tiny reproduced project (a run from nothing is
+    tests/flows/pipeline/test_flow.py's, checked there against this one). Its flow runs go to the
+    session's server."""
+    project = reproduced.copy_to(tmp_path_factory.mktemp("parallel") / "project")
     project.prefect_env = prefect_server.env
     return project
-
-
-def test_a_parallel_run_from_nothing_writes_what_dvc_repro_writes(flow_project, reproduced):
-    proc = flow_project.run("python", "-m", "flows", "run", "--jobs", "2", env=flow_project.prefect_env)
-    output = proc.stdout + proc.stderr
-    assert "Running stage 'train-mlp'" in output and "Running stage 'train-cnn'" in output
-    assert "up to date" in flow_project.run("dvc", "status").stdout
-    assert flow_project.repro() == []
-    # `reproduced` ran the same commit's params with plain `dvc repro`, one stage after another.
-    assert lock_without_times(flow_project) == lock_without_times(reproduced)
-    assert flow_project.read_json("metrics/evaluate.json") == reproduced.read_json("metrics/evaluate.json")
 
 
 # Two flow runs in a row in one process (one Prefect start-up), each with new seeds so both trainings

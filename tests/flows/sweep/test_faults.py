@@ -11,6 +11,7 @@ import signal
 import subprocess
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import psutil
 import pytest
@@ -18,7 +19,7 @@ import pytest
 from tests.flows.servers import Team, kill_tree, make_team, running_postgres, running_prefect_server, start_worker, stop
 from tests.helpers import wait_for
 
-pytestmark = pytest.mark.slow(minutes=18)
+pytestmark = pytest.mark.slow(minutes=16)
 
 # Some seconds an epoch on the tiny data: a point is still training when the test strikes (after
 # its second epoch at the latest), and a lost one trained again elsewhere costs minutes, not ten.
@@ -107,11 +108,15 @@ def machines(team):
         machines.stop_all()
 
 
-def start_sweep(team: Team, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        ["python", "-m", "flows", "sweep", *args], cwd=team.checkout.root, env=team.env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
+def start_sweep(team: Team, *args: str, log: Path | None = None) -> subprocess.Popen:
+    """The sweep in the background, its output piped (read at its end) or written to `log` (read
+    while it runs)."""
+    with contextlib.ExitStack() as files:
+        out = files.enter_context(log.open("w")) if log else subprocess.PIPE
+        return subprocess.Popen(
+            ["python", "-m", "flows", "sweep", *args], cwd=team.checkout.root, env=team.env,
+            stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )  # fmt: skip
 
 
 def point_runs(team: Team, seeds: tuple[int, ...]) -> dict[str, list[dict]]:
@@ -200,37 +205,12 @@ def test_stopping_a_sweep_with_a_lost_point_ends_it_in_seconds(team, machines):
     assert runs[0]["state"]["type"] == "CANCELLED" and "its machine was lost" in (runs[0]["state"]["message"] or "")
 
 
-def test_a_killed_sweep_started_again_waits_for_its_running_points(team, machines):
-    args = (
-        "-S",
-        "train_cnn.seed=5",
-    )
-    sweep = start_sweep(team, *args)
-    try:
-        wait_for(lambda: running_on(team, (5,), 1), 600, "the point running")
-        tree = [psutil.Process(sweep.pid), *psutil.Process(sweep.pid).children(recursive=True)]
-        sweep.kill()  # a closed laptop: nothing is passed on
-        killed = time.monotonic()
-        sweep.wait()
-        psutil.wait_procs(tree, timeout=5)
-        assert not [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-        assert time.monotonic() - killed < 6
-    finally:
-        stop(sweep)
-    states = {name: [r["state"]["type"] for r in rs] for name, rs in point_runs(team, (5,)).items()}
-    assert running_on(team, (5,), 1), f"the point goes on without the sweep: {states}"
-    again = team.checkout.run("python", "-m", "flows", "sweep", *args, env=team.env, check=False)
-    assert again.returncode == 0, again.stderr[-4000:]
-    assert "waited for, not started again" in again.stderr
-    runs = point_runs(team, (5,))
-    assert [len(rs) for rs in runs.values()] == [1], runs  # not started twice
-    table = team.latest_artifact("fmnist-sweep-leaderboard")
-    assert [r["status"] for r in table] == ["done"]
-
-
-def test_a_server_restart_costs_a_sweep_nothing_and_a_long_outage_ends_it_in_one_line_to_resume(team, machines):
+def test_a_server_restart_costs_a_sweep_nothing_and_after_a_long_outage_or_a_kill_the_sweep_resumes(team, machines):
     """The server killed and started again within --api-outage: the sweep rides it out. Killed
-    again for longer: the sweep ends in one line, and the same sweep started again resumes."""
+    again for longer: the sweep ends in one line. The same sweep started again waits for its point,
+    still running, instead of starting it again; that sweep killed in turn (a closed laptop, nothing
+    passed on) leaves nothing of itself behind and the point goes on; started once more, it waits for
+    the point to finish."""
     args = ("-S", "train_cnn.seed=7", *TRAINING_THROUGH_AN_OUTAGE, "--api-outage", "60")  # one point is enough
     sweep = start_sweep(team, *args)
     held = []
@@ -247,16 +227,36 @@ def test_a_server_restart_costs_a_sweep_nothing_and_a_long_outage_ends_it_in_one
         wait_for(lambda: running_on(team, (7,), 1), 120, "the point running after the restart")
         team.server.kill()  # now for longer than --api-outage
         output, _ = sweep.communicate(timeout=300)
+        assert sweep.returncode == 1, output[-3000:]
+        last = output.strip().splitlines()[-1]
+        assert f"sweep failed: the Prefect API at {team.server.api_url} " in last, output[-3000:]
+        assert "start it again and run the same sweep to resume" in last
+
+        team.server.start()
+        log = team.base / "sweep-again.log"
+        sweep = start_sweep(team, *args, log=log)
+
+        def waiting() -> bool:
+            assert sweep.poll() is None, f"the sweep started again ended: {log.read_text()[-3000:]}"
+            return "waited for, not started again" in log.read_text()
+
+        wait_for(waiting, 300, "the sweep started again waiting for its point")
+        tree = [psutil.Process(sweep.pid), *psutil.Process(sweep.pid).children(recursive=True)]
+        sweep.kill()
+        gone = time.monotonic()
+        sweep.wait()
+        psutil.wait_procs(tree, timeout=5)
+        assert not [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert time.monotonic() - gone < 6
+        assert running_on(team, (7,), 1), f"the point goes on without the sweep: {point_runs(team, (7,))}"
     finally:
         stop(sweep)
         machines.thaw(held)
         if team.server.process.poll() is not None:
             team.server.start()
-    assert sweep.returncode == 1, output[-3000:]
-    last = output.strip().splitlines()[-1]
-    assert f"sweep failed: the Prefect API at {team.server.api_url} " in last, output[-3000:]
-    assert "start it again and run the same sweep to resume" in last
     again = team.checkout.run("python", "-m", "flows", "sweep", *args, env=team.env, check=False)
     assert again.returncode == 0, again.stderr[-4000:]
+    assert "waited for, not started again" in again.stderr
+    assert [len(rs) for rs in point_runs(team, (7,)).values()] == [1]  # not started twice
     table = team.latest_artifact("fmnist-sweep-leaderboard")
     assert [r["status"] for r in table] == ["done"], json.dumps(table)[:2000]
