@@ -8,23 +8,14 @@ import numpy as np
 
 from stages.lib import params, paths
 from stages.lib.files import json_text, load_arrays, npz_bytes, write_all
-from stages.lib.images import TTA, tta_views
+from stages.lib.images import tta_views
 from stages.lib.modelfile import load_model
 from stages.lib.scoring import confusion_csv, score, softmax
+from stages.lib.sections.evaluate import EvaluateParams
 from stages.lib.stage import run_main
 from stages.lib.tf_runtime import keras
 
 log = logging.getLogger("stages.evaluate")
-
-
-class EvaluateParams(params.Section):
-    batch_size: params.integer(1, 65536)
-    """Test images per forward pass."""
-    tta_mlp: params.choice(*TTA)
-    """The MLP's test-time augmentation: none, flip (the image and its mirror image, logits
-    averaged) or flip_shift (both, each also moved 1 pixel two ways: six views)."""
-    tta_cnn: params.choice(*TTA)
-    """The CNN's test-time augmentation, as tta_mlp."""
 
 
 def predict(model: keras.Model, images: np.ndarray, tta: str, batch_size: int) -> tuple[np.ndarray, np.ndarray]:

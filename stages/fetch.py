@@ -12,16 +12,10 @@ from pathlib import Path
 from stages.lib import params, paths
 from stages.lib.files import write_bytes
 from stages.lib.idx import FASHION_MNIST, IdxError, IdxSpec, verify
+from stages.lib.sections.fetch import FetchParams
 from stages.lib.stage import StageError, run_main
 
 log = logging.getLogger("stages.fetch")
-
-
-class FetchParams(params.Section):
-    sources: params.list_of(params.text(), what="directories or http(s) base URLs")
-    """Tried in order for each file; the first with a verified copy wins."""
-    timeout: params.number(0, exclusive="min")
-    """Seconds per connect or read."""
 
 
 class SourceError(Exception):

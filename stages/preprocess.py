@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 
@@ -11,25 +11,10 @@ from stages.lib import params, paths
 from stages.lib.files import save_arrays, write_json
 from stages.lib.idx import CLASS_NAMES, FASHION_MNIST, IdxError, decode
 from stages.lib.images import apply_normalization
+from stages.lib.sections.preprocess import PreprocessParams
 from stages.lib.stage import StageError, run_main
 
 log = logging.getLogger("stages.preprocess")
-
-
-class PreprocessParams(params.Section):
-    normalize: params.choice("scale", "standardize")
-    """scale: [0, 1]; standardize: mean/std of the training split."""
-    val_size: Annotated[
-        params.integer(1) | params.number(0, 1, exclusive="both"),
-        params.Allowed("an integer >= 1 (images) or a number > 0 and < 1 (a fraction of the training images)"),
-    ]
-    """Images held out of the 60,000 for early stopping and tuning: a count, or a fraction."""
-    train_limit: params.integer(10, nullable=True)
-    """null = all; an integer = a seeded, class-stratified subset."""
-    test_limit: params.integer(10, nullable=True)
-    """null = all; an integer = a seeded, class-stratified subset."""
-    seed: params.integer(0)
-    """Seeds the validation split and the subsets."""
 
 
 def stratified_sample(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

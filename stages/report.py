@@ -15,19 +15,11 @@ from stages.lib.files import load_arrays, read_json, write_bytes, write_text
 from stages.lib.idx import CLASS_NAMES
 from stages.lib.live import read_history
 from stages.lib.scoring import confusion_matrix, most_confused
+from stages.lib.sections.report import ReportParams
 from stages.lib.stage import run_main
 
 log = logging.getLogger("stages.report")
 TITLE = "Fashion-MNIST: MLP vs CNN"
-
-
-class ReportParams(params.Section):
-    grid_size: params.integer(1, 100)
-    """Test images shown per model, with their predictions."""
-    top_confusions: params.integer(1, 90)
-    """Most-confused class pairs listed per model."""
-    seed: params.integer(0)
-    """Which test images the grid shows."""
 
 
 def _pct(x: float) -> str:

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from stages.lib import params
 from stages.lib.layers import add_input, logits
+from stages.lib.sections.train_mlp import MLPParams
 from stages.lib.stage import run_main
 from stages.lib.tf_runtime import keras
-from stages.lib.training import TrainParams, train_stage
-
-
-class MLPParams(TrainParams):
-    hidden_units: params.list_of(params.integer(1), what="positive integers", min_length=0)
-    """Units of each hidden layer; [] = no hidden layer, a linear (softmax regression) baseline."""
-    dropout: params.number(0, 1, exclusive="max")
-    """Dropout after each hidden layer."""
+from stages.lib.training import train_stage
 
 
 def build_mlp(p: dict[str, Any]) -> keras.Model:

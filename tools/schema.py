@@ -18,14 +18,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from stages.evaluate import EvaluateParams
-from stages.fetch import FetchParams
 from stages.lib import params, paths
 from stages.lib.files import write_text
-from stages.preprocess import PreprocessParams
-from stages.report import ReportParams
-from stages.train_cnn import CNNParams
-from stages.train_mlp import MLPParams
+from stages.lib.sections.evaluate import EvaluateParams
+from stages.lib.sections.fetch import FetchParams
+from stages.lib.sections.preprocess import PreprocessParams
+from stages.lib.sections.report import ReportParams
+from stages.lib.sections.train_cnn import CNNParams
+from stages.lib.sections.train_mlp import MLPParams
 
 log = logging.getLogger("tools.schema")
 SCHEMA_FILE = "params.schema.json"

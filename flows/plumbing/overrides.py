@@ -54,7 +54,7 @@ def overridden(overrides: list[str], path: Path) -> str:
     import yaml as pyyaml
     from ruamel.yaml import YAML  # DVC's own YAML library: round-trips comments and layout
 
-    from tools.schema import validate_all  # the stages' params models (importing them starts TensorFlow)
+    from tools.schema import validate_all
 
     yaml = YAML()
     document = _load(path, yaml.load)

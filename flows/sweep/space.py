@@ -122,7 +122,7 @@ def parse(sets: list[str], params_path: Path) -> list[Dimension]:
 def _check(dimension: Dimension, values: list[Any], document: dict) -> None:
     """Every value against the params model of the key's stage, beside params.yaml's other keys."""
     from stages.lib import params
-    from tools.schema import Params  # the stages' params models (importing them starts TensorFlow)
+    from tools.schema import Params
 
     section, _, name = dimension.key.partition(".")
     model = Params.model_fields[section].annotation

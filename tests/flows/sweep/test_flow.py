@@ -194,14 +194,15 @@ def _experiments_named(team: Team, prefix: str) -> dict[str, dict]:
 
 
 @SLOW
-def test_a_seeded_tpe_search_stopped_after_two_trials_goes_on_to_its_total(team):
-    """Three trials, two at a time (one per machine), stopped once two have finished: the third, which
-    the stop finds taken by a worker (running, or just taken), is cancelled, and the three end as DVC
-    experiments within the space."""
+def test_a_seeded_tpe_search_stopped_after_a_trial_goes_on_to_its_total(team):
+    """Two trials, one at a time, stopped once the first has finished: the second, which the stop
+    finds taken by a worker (running, or just taken) or not yet sent, is cancelled; started again, the
+    search is told the first and runs the second, and the two end as DVC experiments within the space.
+    (One at a time: two side by side could both finish before the stop.)"""
     sets = ["train_cnn.learning_rate=tag(log, interval(0.0005, 0.02))", "train_cnn.dense_units=interval(8, 48)"]
-    args = ["--search", "tpe", "--trials", "3", "--seed", "3", "--max-parallel", "2", "--prune", "none",
+    args = ["--search", "tpe", "--trials", "2", "--seed", "3", "--max-parallel", "1", "--prune", "none",
             *(a for item in sets for a in ("-S", item))]  # fmt: skip
-    name = sweep_name(team.checkout.run("git", "rev-parse", "HEAD").stdout.strip(), sets, "tpe", 3, "cnn")
+    name = sweep_name(team.checkout.run("git", "rev-parse", "HEAD").stdout.strip(), sets, "tpe", 2, "cnn")
     mine = {"tags": {"all_": [f"fmnist-sweep:{name}"]}}
     # SIGINT as a terminal's Ctrl-C sends it: a suite started in the background (`&`) passes its
     # children SIGINT ignored, and the sweep would run on through it.
@@ -212,12 +213,12 @@ def test_a_seeded_tpe_search_stopped_after_two_trials_goes_on_to_its_total(team)
                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip  # noqa: PLW1509
     try:
 
-        def two_finished() -> bool:
+        def one_finished() -> bool:
             assert first.poll() is None, f"the sweep ended: {log.read_text()[-3000:]}"
-            return sum(r["state"]["type"] == "COMPLETED" for r in team.server.flow_runs(**mine)) >= 2
+            return any(r["state"]["type"] == "COMPLETED" for r in team.server.flow_runs(**mine))
 
-        wait_for(two_finished, 900, "two trials finished", poll=2)
-        first.send_signal(signal.SIGINT)  # stopped after two trials: the third is cancelled
+        wait_for(one_finished, 900, "a trial finished", poll=2)
+        first.send_signal(signal.SIGINT)  # stopped after a trial: the other is cancelled
         first.wait(180)  # its worker carries the cancellation out: seconds, a minute or two on a busy machine
     finally:
         stop(first)
@@ -225,8 +226,8 @@ def test_a_seeded_tpe_search_stopped_after_two_trials_goes_on_to_its_total(team)
     again = sweep(team, *args)
     assert again.returncode == 0, again.stderr[-4000:]
     table = team.latest_artifact("fmnist-sweep-leaderboard")
-    assert len(table) == 3 and {r["status"] for r in table} == {"done"}, table
-    assert sum(r["ran"] == "none: done before" for r in table) == 2  # told to the search again, not trained
+    assert len(table) == 2 and {r["status"] for r in table} == {"done"}, table
+    assert sum(r["ran"] == "none: done before" for r in table) == 1  # told to the search again, not trained
     started = team.server.flow_runs(start_time={"after_": after}, **mine)
     # Only the cancelled trial ran again, and none that the stop cancelled went on (the stopped sweep's
     # last line says how it left each).
