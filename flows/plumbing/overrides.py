@@ -49,7 +49,7 @@ def _load(path: Path, loader: Any) -> Any:
 def overridden(overrides: list[str], path: Path) -> str:
     """params.yaml's text with `section.key=value` overrides written in, as `dvc exp run -S` does,
     keeping comments; values are YAML (`3`, `0.5`, `[32, 64]`, `null`). Only existing keys can be
-    set, and every section of the result must pass its stage's checks (ValueError naming the first
+    set, and every section of the result must pass its stage's checks (ParamsError naming the first
     key a stage would refuse)."""
     import yaml as pyyaml
     from ruamel.yaml import YAML  # DVC's own YAML library: round-trips comments and layout
@@ -68,7 +68,7 @@ def overridden(overrides: list[str], path: Path) -> str:
 
 
 def check(overrides: list[str], path: Path) -> None:
-    """Refuse (ValueError, one line) what `apply_overrides` would refuse, writing nothing."""
+    """Refuse (ValueError or ParamsError, one line) what `apply_overrides` would refuse, writing nothing."""
     overridden(overrides, path)
 
 

@@ -202,7 +202,7 @@ def test_a_seeded_tpe_search_stopped_after_a_trial_goes_on_to_its_total(team):
     sets = ["train_cnn.learning_rate=tag(log, interval(0.0005, 0.02))", "train_cnn.dense_units=interval(8, 48)"]
     args = ["--search", "tpe", "--trials", "2", "--seed", "3", "--max-parallel", "1", "--prune", "none",
             *(a for item in sets for a in ("-S", item))]  # fmt: skip
-    name = sweep_name(team.checkout.run("git", "rev-parse", "HEAD").stdout.strip(), sets, "tpe", 2, "cnn")
+    name = sweep_name(team.checkout.run("git", "rev-parse", "HEAD").stdout.strip(), sets, "tpe", 3, "cnn")
     mine = {"tags": {"all_": [f"fmnist-sweep:{name}"]}}
     # SIGINT as a terminal's Ctrl-C sends it: a suite started in the background (`&`) passes its
     # children SIGINT ignored, and the sweep would run on through it.

@@ -5,9 +5,9 @@ import yaml
 
 from stages.lib import params
 from stages.lib.params import ParamsError, validate
-from stages.preprocess import PreprocessParams
-from stages.train_cnn import CNNParams
-from stages.train_mlp import MLPParams
+from stages.lib.sections.preprocess import PreprocessParams
+from stages.lib.sections.train_cnn import CNNParams
+from stages.lib.sections.train_mlp import MLPParams
 from tests.helpers import PROJECT
 
 GOOD_MLP = {
