@@ -82,9 +82,12 @@ def stop_all(grace: float = 30.0) -> None:
             os.killpg(pgid, signal.SIGKILL)
 
 
-def supervise(argv: list[str], env: dict[str, str]) -> int:
+def supervise(argv: list[str], env: dict[str, str], stop_within: float | None = None) -> int:
     """Run `argv` as a child, pass SIGINT, SIGTERM and SIGHUP on to it, and when it has ended,
-    end every process it left behind (they are re-parented here); return its exit code."""
+    end every process it left behind (they are re-parented here); return its exit code.
+
+    `stop_within`: seconds the child has to end after a signal passed on, after which it is
+    killed with all it started (None: as long as it takes)."""
     if _prctl is not None:
         _prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     # No death signal for this child: on a SIGTERM it would start a graceful stop (a sweep's would
@@ -94,6 +97,10 @@ def supervise(argv: list[str], env: dict[str, str]) -> int:
     def forward(signum: int, frame: object) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child.pid, signum)
+        if stop_within is not None:
+            timer = threading.Timer(stop_within, _kill_group, (child.pid,))
+            timer.daemon = True  # no wait at exit for a child that ended in time
+            timer.start()
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
@@ -105,6 +112,12 @@ def supervise(argv: list[str], env: dict[str, str]) -> int:
     child.returncode = code  # waited for above
     _end_descendants()
     return code if code >= 0 else 128 - code
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL to the process group of a child that outstayed `supervise`'s stop_within, if left."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def end_with_supervisor(supervisor: int, poll: float = 0.2) -> None:
