@@ -82,26 +82,32 @@ def test_supervise_returns_the_childs_code_and_ends_what_it_left(tmp_path):
     assert _gone(int(left.read_text()))  # re-parented to the supervisor, and ended by it
 
 
-def test_supervise_kills_a_child_that_outstays_stop_within_and_waits_for_one_that_does_not():
-    """A child that does not end within `stop_within` of a SIGTERM passed on is killed; one that ends
-    at once ends the supervisor at once too (no wait on the timer)."""
-    stubborn = (
-        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
-    )
-    polite = "import time; print('ready', flush=True); time.sleep(60)"
-    # The polite child's timer would hold the supervisor's exit for 30 s were it waited for.
-    for child, stop_within, code, within in [(stubborn, 1.0, 128 + signal.SIGKILL, (1.0, 10)),
-                                             (polite, 30.0, 128 + signal.SIGTERM, (0, 10))]:  # fmt: skip
-        supervisor = subprocess.Popen(_python(f"""
-            import os, sys
-            from flows.plumbing import processes
-            sys.exit(processes.supervise({[sys.executable, "-c", child]!r}, dict(os.environ), {stop_within}))
-            """), cwd=PROJECT, stdout=subprocess.PIPE, text=True)  # fmt: skip
-        assert supervisor.stdout.readline().strip() == "ready"
-        supervisor.send_signal(signal.SIGTERM)
-        started = time.monotonic()
-        assert supervisor.wait(20) == code
-        assert within[0] <= time.monotonic() - started < within[1]
+# Each child says it is ready and then waits for a signal: one that ignores SIGTERM, one that dies of it.
+STUBBORN = "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); signal.pause()"
+POLITE = "import signal; print('ready', flush=True); signal.pause()"
+
+
+@pytest.mark.parametrize(
+    ("child", "stop_within", "code", "within"),
+    [
+        (STUBBORN, 1.0, 128 + signal.SIGKILL, (1.0, 10)),  # killed once stop_within is over
+        (POLITE, 30.0, 128 + signal.SIGTERM, (0, 10)),  # ended at once: the timer, 30 s, is not waited for
+    ],
+    ids=["outstays-it", "ends-in-time"],
+)
+def test_supervise_kills_a_child_that_outstays_stop_within_and_waits_for_one_that_does_not(
+    child, stop_within, code, within
+):
+    supervisor = subprocess.Popen(_python(f"""
+        import os, sys
+        from flows.plumbing import processes
+        sys.exit(processes.supervise({[sys.executable, "-c", child]!r}, dict(os.environ), {stop_within}))
+        """), cwd=PROJECT, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert supervisor.stdout.readline().strip() == "ready"
+    supervisor.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    assert supervisor.wait(20) == code
+    assert within[0] <= time.monotonic() - started < within[1]
 
 
 def test_a_failed_tool_is_one_line_naming_the_command_and_its_last_words(tmp_path):
