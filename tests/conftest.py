@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
+import json
+import os
 import shutil
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +19,7 @@ from filelock import FileLock
 
 from stages.lib.idx import IdxSpec, encode
 from tests.flows.servers import PrefectServer, running_prefect_server
-from tests.helpers import TINY_PARAMS, Project, require_real_data
+from tests.helpers import TINY_PARAMS, Project, require_real_data, tool_env
 
 
 @dataclass
@@ -68,28 +72,60 @@ def prefect_server(tmp_path_factory) -> Iterator[PrefectServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
-def reproduced(tmp_path_factory, request) -> Project:
-    """The project with tiny params on the real data, reproduced by `dvc repro` and committed,
-    once per test run: the xdist workers share it (the first to ask builds it, under a lock the
-    others wait on). Tests read it, and take a copy (`reproduced.copy_to`) before running anything in it."""
-    require_real_data()
+def _once_per_run(tmp_path_factory, request, name: str, build: Callable[[Path], None]) -> Path:
+    """`shared/name`, built by `build` once per test run: the xdist workers share it (the first to
+    ask builds it, under a lock the others wait on; a build that failed half-way is started again)."""
     base = tmp_path_factory.getbasetemp()
     worker = getattr(request.config, "workerinput", None)  # an xdist worker's; none without xdist (-p no:xdist)
     shared = base if worker is None else base.parent  # the run's directory, above each worker's
-    root, built = shared / "reproduced" / "project", shared / "reproduced" / "built"
-    with FileLock(shared / "reproduced.lock"):
+    built = shared / name / ".built"
+    with FileLock(shared / f"{name}.lock"):
         if not built.exists():
-            shutil.rmtree(root.parent, ignore_errors=True)  # a build that failed half-way
-            root.parent.mkdir()
-            project = Project(root)
-            project.set_params(**TINY_PARAMS)
-            ran = project.repro()
-            project.commit("tiny pipeline")
-            built.write_text(" ".join(ran))
-    reproduced = Project.existing(root)
-    reproduced.ran = built.read_text().split()  # the stages `dvc repro` ran, in its order
+            shutil.rmtree(shared / name, ignore_errors=True)
+            (shared / name).mkdir()
+            build(shared / name)
+            built.touch()
+    return shared / name
+
+
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory, request) -> Project:
+    """The project with tiny params on the real data, reproduced by `dvc repro` and committed,
+    once per test run. Tests read it, and take a copy (`reproduced.copy_to`) before running anything in it."""
+    require_real_data()
+
+    def build(directory: Path) -> None:
+        project = Project(directory / "project")
+        project.set_params(**TINY_PARAMS)
+        ran = project.repro()
+        project.commit("tiny pipeline")
+        (directory / "ran").write_text(" ".join(ran))
+
+    directory = _once_per_run(tmp_path_factory, request, "reproduced", build)
+    reproduced = Project.existing(directory / "project")
+    reproduced.ran = (directory / "ran").read_text().split()  # the stages `dvc repro` ran, in its order
     return reproduced
+
+
+@pytest.fixture(scope="session")
+def migrated_prefect_home(tmp_path_factory, request) -> Path:
+    """A Prefect home whose empty SQLite database is migrated, once per test run. An embedded server
+    on a new home migrates its database first: 7 of the 19 CPU-s of a `fmnist-flow run` with nothing to do."""
+
+    def build(home: Path) -> None:
+        env = {**tool_env(), "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+        subprocess.run(["prefect", "server", "database", "upgrade", "-y"], env=env, check=True, capture_output=True)
+
+    return _once_per_run(tmp_path_factory, request, "prefect-home", build)
+
+
+@pytest.fixture
+def embedded_prefect_env(migrated_prefect_home, tmp_path) -> dict[str, str]:
+    """The environment of a `fmnist-flow` command on Prefect's embedded server, as a user without a
+    server runs it: a Prefect home of the test's own, its database already migrated."""
+    home = tmp_path / "prefect"
+    shutil.copytree(migrated_prefect_home, home, ignore=shutil.ignore_patterns(".built"))
+    return {**tool_env(), "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
 
 
 @pytest.fixture
@@ -98,19 +134,67 @@ def project(reproduced, tmp_path) -> Project:
     return reproduced.copy_to(tmp_path / "project")
 
 
-# Longest first: xdist's loadscope hands each worker a module and then one more as it frees up, in
-# collection order (pyproject.toml turns off its reordering by test count), so the modules that
-# take minutes start at once and the short ones fill in. A module says what it takes where it is
-# written: `pytestmark = pytest.mark.slow(minutes=N)` (N wall minutes on a 2-vCPU machine with the
-# suite beside it; a slow mark alone counts one).
+# Longest first: xdist hands each worker a unit of work (a module, or the modules on the session's
+# server below) and then one more as it frees up, in collection order (pyproject.toml turns off its
+# reordering by test count), so the units that take minutes start at once and the short ones fill
+# in. A module says what it takes where it is written: `pytestmark = pytest.mark.slow(minutes=N)`
+# (N wall minutes on a 2-vCPU machine with the suite beside it; a slow mark alone counts one).
+#
+# The modules that use the session's Prefect server are one unit, on one worker: one server for the
+# run instead of one per worker that meets such a module (a server costs 9 CPU-s to start and one
+# or two a minute to keep, for the rest of the run). The workers, which collect, write down those
+# modules in the run's directory; the scheduler, in the controller, reads them once all have collected.
+SERVER_MODULES = "session-server-modules.json"
+
+
+def _run_directory(config: pytest.Config) -> Path:
+    """The run's temporary directory: the controller's, above each xdist worker's."""
+    base = config._tmp_path_factory.getbasetemp()
+    return base.parent if hasattr(config, "workerinput") else base
+
+
 def _expected_minutes(item: pytest.Item) -> float:
     slow = item.get_closest_marker("slow")
     return slow.kwargs.get("minutes", 1) if slow else 0
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def _module(nodeid: str) -> str:
+    return nodeid.split("::")[0]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    on_server = sorted({_module(i.nodeid) for i in items if "prefect_server" in getattr(i, "fixturenames", ())})
+    if hasattr(config, "workerinput"):
+        record = _run_directory(config) / SERVER_MODULES
+        written = record.with_name(f"{record.name}.{config.workerinput['workerid']}")
+        written.write_text(json.dumps(on_server))
+        os.replace(written, record)  # every worker collects the same: whichever lands last is whole
     minutes: dict[str, float] = {}
     for item in items:
-        module = item.nodeid.split("::")[0]
-        minutes[module] = max(minutes.get(module, 0), _expected_minutes(item))
-    items.sort(key=lambda item: -minutes[item.nodeid.split("::")[0]])  # stable within a module
+        minutes[_module(item.nodeid)] = max(minutes.get(_module(item.nodeid), 0), _expected_minutes(item))
+    unit = {module: "prefect-server" if module in on_server else module for module in minutes}
+    unit_minutes: dict[str, float] = {}
+    for module, expected in minutes.items():
+        unit_minutes[unit[module]] = unit_minutes.get(unit[module], 0) + expected
+    # Stable: a unit's modules stay together, each module in its own order.
+    items.sort(key=lambda item: (-unit_minutes[unit[_module(item.nodeid)]], unit[_module(item.nodeid)]))
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: no error where xdist is not installed
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesAndTheServersModules(LoadScopeScheduling):
+        """`--dist loadscope`, the modules on the session's server being one unit."""
+
+        @functools.cached_property
+        def on_server(self) -> set[str]:  # read when scheduling starts: every worker has collected
+            record = _run_directory(config) / SERVER_MODULES
+            return set(json.loads(record.read_text())) if record.exists() else set()
+
+        def _split_scope(self, nodeid: str) -> str:
+            return "prefect-server" if _module(nodeid) in self.on_server else super()._split_scope(nodeid)
+
+    return ModulesAndTheServersModules(config, log)

@@ -72,9 +72,9 @@ def test_params_another_clone_already_ran_are_restored_not_recomputed(shared, tm
     assert b.read_json("metrics/evaluate.json") == shared.variation
 
 
-def test_the_flow_pulls_first_and_pushes_what_it_ran(shared, tmp_path):
+def test_the_flow_pulls_first_and_pushes_what_it_ran(shared, tmp_path, embedded_prefect_env):
     c = clone(shared, tmp_path / "c")
-    env = {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = embedded_prefect_env
     proc = c.run("python", "-m", "flows", "run", "--pull", "--push", "--set", "train_mlp.seed=6", env=env)
     output = proc.stdout + proc.stderr
     # Pulled: fetch, preprocess and train-cnn are up to date at once; the new seed reruns the rest.

@@ -13,10 +13,11 @@ from tests.helpers import tool_env
 pytestmark = pytest.mark.slow(minutes=10)
 
 EPOCHS = 6
-# The default conv widths on the tiny data: over a second an epoch, so the run is still going
-# when the test, reading its output, sends the signal after epoch 2 (the tiny widths finish all
-# epochs in a second, which a busy machine can outrun).
-SLOW_ENOUGH = {"epochs": EPOCHS, "patience": EPOCHS, "filters": [32, 64], "dense_units": 128}
+# Half the default conv widths on the tiny data: about a second an epoch on a 2-vCPU machine
+# (Zen 4; the slowest kind takes twice that), so the run still has seconds to go when the test,
+# reading its output, sends the signal after epoch 2 (the tiny widths finish all epochs in a
+# second, which a busy machine can outrun). The default widths take twice the CPU for nothing more.
+SLOW_ENOUGH = {"epochs": EPOCHS, "patience": EPOCHS, "filters": [16, 32], "dense_units": 64}
 
 
 def _as_in_a_terminal() -> None:

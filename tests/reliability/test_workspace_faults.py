@@ -36,14 +36,13 @@ def _repro_in_train_cnn(project) -> subprocess.Popen:
 
 
 def test_a_second_repro_or_a_flow_run_during_a_repro_stops_with_a_clear_message_and_the_first_finishes(
-    project, tmp_path
+    project, embedded_prefect_env
 ):
     first = _repro_in_train_cnn(project)
     # The flow (its temporary Prefect server takes the longest to start) and a second `dvc repro`,
     # both while the first is training.
-    env = {**tool_env(), "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    flow = subprocess.Popen(["python", "-m", "flows", "run"], cwd=project.root, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    flow = subprocess.Popen(["python", "-m", "flows", "run"], cwd=project.root, env=embedded_prefect_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     second = project.run("dvc", "repro", check=False)
     flow_output, _ = flow.communicate(timeout=300)
     first.stdout.read()

@@ -164,7 +164,7 @@ def test_predict_without_a_trained_model_says_how_to_get_one(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_console_scripts_act_on_the_checkout_the_user_stands_in(reproduced, tmp_path):
+def test_the_console_scripts_act_on_the_checkout_the_user_stands_in(reproduced, tmp_path, embedded_prefect_env):
     """One environment (the console scripts installed from this repository), two clones: each
     command uses the models and params of the clone it runs in, and says so outside any."""
     a, b = reproduced.copy_to(tmp_path / "a"), reproduced.copy_to(tmp_path / "b")
@@ -183,8 +183,7 @@ def test_the_console_scripts_act_on_the_checkout_the_user_stands_in(reproduced, 
     assert f"{tmp_path} is not inside a checkout of the pipeline (no dvc.yaml here or above)" in outside.stderr
 
     flow = str(Path(sys.executable).parent / "fmnist-flow")
-    env = {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    b.run(flow, "run", "--target", "fetch", "--set", "report.grid_size=4", env=env)
+    b.run(flow, "run", "--target", "fetch", "--set", "report.grid_size=4", env=embedded_prefect_env)
     assert "grid_size: 4" in (b.root / "params.yaml").read_text()
     assert "grid_size: 4" not in (a.root / "params.yaml").read_text()
 

@@ -44,24 +44,22 @@ def test_a_corrupt_params_file_is_named(project):
 
 
 @SLOW
-def test_a_failed_stage_is_the_last_line_with_its_own_error(project, tmp_path):
-    env = {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+def test_a_failed_stage_is_the_last_line_with_its_own_error(project, embedded_prefect_env):
     # 2,000 validation images leave none of the 2,000 training images to train on: no check of the
     # params alone can see it, so preprocess starts and fails at its work.
-    code, last, _, output = _flow(project, "run", "--set", "preprocess.val_size=2000", env=env)
+    code, last, _, output = _flow(project, "run", "--set", "preprocess.val_size=2000", env=embedded_prefect_env)
     assert code == 1
     assert "flow failed: stage preprocess failed: " in last and "must leave at least one on each side" in last, output
 
 
 @SLOW
-def test_a_push_to_a_broken_remote_names_dvcs_error_and_is_not_retried(project, tmp_path):
+def test_a_push_to_a_broken_remote_names_dvcs_error_and_is_not_retried(project, tmp_path, embedded_prefect_env):
     not_a_directory = tmp_path / "remote-file"
     not_a_directory.write_text("")
     project.run("dvc", "remote", "add", "-d", "broken", str(not_a_directory))
     code, last, _, output = _flow(project, "push")
     assert code == 1 and "push failed: dvc push failed: " in last and len(last.split("dvc push failed: ")[1]) > 10
-    env = {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    code, last, seconds, output = _flow(project, "run", "--push", env=env)
+    code, last, seconds, output = _flow(project, "run", "--push", env=embedded_prefect_env)
     assert code == 1 and "flow failed: dvc push failed: " in last, output[-3000:]
     assert "Retrying" not in output  # a wrong path does not heal
 

@@ -19,13 +19,13 @@ import pytest
 
 from flows.cli import supervision
 from tests.flows.servers import stop
-from tests.helpers import Project, tool_env, wait_for
+from tests.helpers import Project, wait_for
 
 SLOW = pytest.mark.slow(minutes=10)  # the tests of a real flow run; the last line's are not
 
 EPOCHS = 6
-# Over a second an epoch on the tiny data (as in test_interrupted_training.py).
-SLOW_ENOUGH = {"epochs": EPOCHS, "patience": EPOCHS, "filters": [32, 64], "dense_units": 128}
+# About a second an epoch on the tiny data (as in test_interrupted_training.py).
+SLOW_ENOUGH = {"epochs": EPOCHS, "patience": EPOCHS, "filters": [16, 32], "dense_units": 64}
 
 
 def _as_in_a_terminal() -> None:
@@ -102,12 +102,11 @@ def busy_machine():
 
 @SLOW
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
-def test_stopping_the_flow_stops_its_stages(project, tmp_path, sig, request):
+def test_stopping_the_flow_stops_its_stages(project, embedded_prefect_env, sig, request):
     busy = request.getfixturevalue("busy_machine") if sig == signal.SIGKILL else None
     project.set_params(train_cnn=SLOW_ENOUGH)
-    env = {**tool_env(), "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     flow = subprocess.Popen(
-        ["python", "-m", "flows", "run", "--target", "train-cnn"], cwd=project.root, env=env,
+        ["python", "-m", "flows", "run", "--target", "train-cnn"], cwd=project.root, env=embedded_prefect_env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         preexec_fn=_as_in_a_terminal,
     )  # fmt: skip
