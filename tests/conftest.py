@@ -72,12 +72,17 @@ def prefect_server(tmp_path_factory) -> Iterator[PrefectServer]:
         yield server
 
 
-def _once_per_run(tmp_path_factory, request, name: str, build: Callable[[Path], None]) -> Path:
-    """`shared/name`, built by `build` once per test run: the xdist workers share it (the first to
-    ask builds it, under a lock the others wait on; a build that failed half-way is started again)."""
-    base = tmp_path_factory.getbasetemp()
-    worker = getattr(request.config, "workerinput", None)  # an xdist worker's; none without xdist (-p no:xdist)
-    shared = base if worker is None else base.parent  # the run's directory, above each worker's
+def _run_directory(config: pytest.Config) -> Path:
+    """The test run's temporary directory: the controller's, above each xdist worker's."""
+    base = config._tmp_path_factory.getbasetemp()
+    return base.parent if hasattr(config, "workerinput") else base
+
+
+def _once_per_run(config: pytest.Config, name: str, build: Callable[[Path], None]) -> Path:
+    """`name` in the run's directory, built by `build` once per test run: the xdist workers share it
+    (the first to ask builds it, under a lock the others wait on; a build that failed half-way is
+    started again)."""
+    shared = _run_directory(config)
     built = shared / name / ".built"
     with FileLock(shared / f"{name}.lock"):
         if not built.exists():
@@ -89,7 +94,7 @@ def _once_per_run(tmp_path_factory, request, name: str, build: Callable[[Path], 
 
 
 @pytest.fixture(scope="session")
-def reproduced(tmp_path_factory, request) -> Project:
+def reproduced(request) -> Project:
     """The project with tiny params on the real data, reproduced by `dvc repro` and committed,
     once per test run. Tests read it, and take a copy (`reproduced.copy_to`) before running anything in it."""
     require_real_data()
@@ -101,14 +106,14 @@ def reproduced(tmp_path_factory, request) -> Project:
         project.commit("tiny pipeline")
         (directory / "ran").write_text(" ".join(ran))
 
-    directory = _once_per_run(tmp_path_factory, request, "reproduced", build)
+    directory = _once_per_run(request.config, "reproduced", build)
     reproduced = Project.existing(directory / "project")
     reproduced.ran = (directory / "ran").read_text().split()  # the stages `dvc repro` ran, in its order
     return reproduced
 
 
 @pytest.fixture(scope="session")
-def migrated_prefect_home(tmp_path_factory, request) -> Path:
+def migrated_prefect_home(request) -> Path:
     """A Prefect home whose empty SQLite database is migrated, once per test run. An embedded server
     on a new home migrates its database first: 7 of the 19 CPU-s of a `fmnist-flow run` with nothing to do."""
 
@@ -116,13 +121,14 @@ def migrated_prefect_home(tmp_path_factory, request) -> Path:
         env = {**tool_env(), "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
         subprocess.run(["prefect", "server", "database", "upgrade", "-y"], env=env, check=True, capture_output=True)
 
-    return _once_per_run(tmp_path_factory, request, "prefect-home", build)
+    return _once_per_run(request.config, "prefect-home", build)
 
 
 @pytest.fixture
 def embedded_prefect_env(migrated_prefect_home, tmp_path) -> dict[str, str]:
     """The environment of a `fmnist-flow` command on Prefect's embedded server, as a user without a
-    server runs it: a Prefect home of the test's own, its database already migrated."""
+    server runs it: a Prefect home of the test's own (its server writes its runs there), a copy of
+    the migrated one."""
     home = tmp_path / "prefect"
     shutil.copytree(migrated_prefect_home, home, ignore=shutil.ignore_patterns(".built"))
     return {**tool_env(), "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
@@ -144,13 +150,9 @@ def project(reproduced, tmp_path) -> Project:
 # run instead of one per worker that meets such a module (a server costs 9 CPU-s to start and one
 # or two a minute to keep, for the rest of the run). The workers, which collect, write down those
 # modules in the run's directory; the scheduler, in the controller, reads them once all have collected.
+# (Not xdist's `--dist loadgroup`: it marks a group in each test's ID, which pytest 9.2's IDs no
+# longer let it change, and it spreads the other tests one by one, module fixtures and all.)
 SERVER_MODULES = "session-server-modules.json"
-
-
-def _run_directory(config: pytest.Config) -> Path:
-    """The run's temporary directory: the controller's, above each xdist worker's."""
-    base = config._tmp_path_factory.getbasetemp()
-    return base.parent if hasattr(config, "workerinput") else base
 
 
 def _expected_minutes(item: pytest.Item) -> float:

@@ -26,12 +26,12 @@ SUPERVISED = "FMNIST_FLOW_SUPERVISED"
 EMBEDDED_SERVER_WAIT = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
 
 
-def supervised(argv: list[str], work: Callable[[], None], stop_within: float | None = None) -> None:
-    """Run `work` in a child process of `fmnist-flow ARGV` that this one supervises; in that child,
-    run it with signals turned into an orderly stop (killed if it takes over `stop_within` seconds)."""
+def supervised(argv: list[str], work: Callable[[], None], stop: processes.Stop) -> None:
+    """Run `work` in a child process of `fmnist-flow ARGV` that this one supervises, which passes a
+    stop on to it as `stop` says; in that child, run it with signals turned into an orderly stop."""
     if not os.environ.get(SUPERVISED, "").isdigit():
         env = {**os.environ, SUPERVISED: str(os.getpid())}  # the child watches this process
-        code = processes.supervise([sys.executable, "-m", "flows", *argv], env, stop_within)
+        code = processes.supervise([sys.executable, "-m", "flows", *argv], env, stop)
         # A DVC among what the child left, had it to be killed, may have left its lock table cut
         # short: repaired here, quietly (the last line stays the run's own).
         with contextlib.suppress(StageError, OSError):

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,23 +83,36 @@ def stop_all(grace: float = 30.0) -> None:
             os.killpg(pgid, signal.SIGKILL)
 
 
-def supervise(argv: list[str], env: dict[str, str], stop_within: float | None = None) -> int:
-    """Run `argv` as a child, pass SIGINT, SIGTERM and SIGHUP on to it, and when it has ended,
-    end every process it left behind (they are re-parented here); return its exit code.
+@dataclass(frozen=True)
+class Stop:
+    """How `supervise` passes a stop (SIGINT, SIGTERM, SIGHUP) on to its child: as `signal` (None:
+    as itself), then killing it with all it started if it has not ended `within` seconds later
+    (None: waiting as long as it takes)."""
 
-    `stop_within`: seconds the child has to end after a signal passed on, after which it is
-    killed with all it started (None: as long as it takes)."""
+    signal: int | None = None
+    within: float | None = None
+
+
+def _default_sigint() -> None:
+    """In the child, before exec: SIGINT acted on, as Ctrl-C is, where a shell's background job
+    would pass it on ignored. Only its supervisor signals it (it has a session of its own)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def supervise(argv: list[str], env: dict[str, str], stop: Stop = Stop()) -> int:
+    """Run `argv` as a child, pass SIGINT, SIGTERM and SIGHUP on to it as `stop` says, and when it
+    has ended, end every process it left behind (they are re-parented here); return its exit code."""
     if _prctl is not None:
         _prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     # No death signal for this child: on a SIGTERM it would start a graceful stop (a sweep's would
     # cancel its points), where a killed supervisor means "end now" (end_with_supervisor).
-    child = subprocess.Popen(argv, env=env, start_new_session=True)
+    child = subprocess.Popen(argv, env=env, start_new_session=True, preexec_fn=_default_sigint)  # noqa: PLW1509
 
     def forward(signum: int, frame: object) -> None:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(child.pid, signum)
-        if stop_within is not None:
-            timer = threading.Timer(stop_within, _kill_group, (child.pid,))
+            os.kill(child.pid, stop.signal or signum)
+        if stop.within is not None:
+            timer = threading.Timer(stop.within, _kill_group, (child.pid,))
             timer.daemon = True  # no wait at exit for a child that ended in time
             timer.start()
 
@@ -115,7 +129,7 @@ def supervise(argv: list[str], env: dict[str, str], stop_within: float | None = 
 
 
 def _kill_group(pgid: int) -> None:
-    """SIGKILL to the process group of a child that outstayed `supervise`'s stop_within, if left."""
+    """SIGKILL to the process group of a child that outstayed `supervise`'s `Stop.within`, if left."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
 

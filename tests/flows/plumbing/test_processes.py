@@ -82,27 +82,30 @@ def test_supervise_returns_the_childs_code_and_ends_what_it_left(tmp_path):
     assert _gone(int(left.read_text()))  # re-parented to the supervisor, and ended by it
 
 
-# Each child says it is ready and then waits for a signal: one that ignores SIGTERM, one that dies of it.
+# Each child says it is ready and then waits for a signal: one that ignores SIGTERM, one that dies of
+# whatever reaches it (SIGINT as Python's KeyboardInterrupt).
 STUBBORN = "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); signal.pause()"
 POLITE = "import signal; print('ready', flush=True); signal.pause()"
 
 
 @pytest.mark.parametrize(
-    ("child", "stop_within", "code", "within"),
+    ("child", "stop", "code", "within"),
     [
-        (STUBBORN, 1.0, 128 + signal.SIGKILL, (1.0, 10)),  # killed once stop_within is over
-        (POLITE, 30.0, 128 + signal.SIGTERM, (0, 10)),  # ended at once: the timer, 30 s, is not waited for
+        (STUBBORN, "Stop(within=1.0)", 128 + signal.SIGKILL, (1.0, 10)),  # killed once Stop.within is over
+        (POLITE, "Stop(within=30.0)", 128 + signal.SIGTERM, (0, 10)),  # ended at once: the 30 s are not waited for
+        (POLITE, "Stop(signal=signal.SIGINT)", 128 + signal.SIGINT, (0, 10)),  # SIGTERM passed on as SIGINT
     ],
-    ids=["outstays-it", "ends-in-time"],
+    ids=["outstays-it", "ends-in-time", "passed-on-as-sigint"],
 )
-def test_supervise_kills_a_child_that_outstays_stop_within_and_waits_for_one_that_does_not(
-    child, stop_within, code, within
-):
+def test_supervise_passes_a_stop_on_as_told_and_kills_a_child_that_outstays_it(child, stop, code, within):
+    # Started with SIGINT ignored, as a shell's background job is: the child still acts on it.
     supervisor = subprocess.Popen(_python(f"""
-        import os, sys
+        import os, signal, sys
         from flows.plumbing import processes
-        sys.exit(processes.supervise({[sys.executable, "-c", child]!r}, dict(os.environ), {stop_within}))
-        """), cwd=PROJECT, stdout=subprocess.PIPE, text=True)  # fmt: skip
+        from flows.plumbing.processes import Stop
+        sys.exit(processes.supervise({[sys.executable, "-c", child]!r}, dict(os.environ), {stop}))
+        """), cwd=PROJECT, stdout=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # fmt: skip  # noqa: PLW1509
     assert supervisor.stdout.readline().strip() == "ready"
     supervisor.send_signal(signal.SIGTERM)
     started = time.monotonic()
