@@ -118,8 +118,8 @@ def migrated_prefect_home(request) -> Path:
     on a new home migrates its database first: 7 of the 19 CPU-s of a `fmnist-flow run` with nothing to do."""
 
     def build(home: Path) -> None:
-        env = {**tool_env(), "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-        subprocess.run(["prefect", "server", "database", "upgrade", "-y"], env=env, check=True, capture_output=True)
+        subprocess.run(["prefect", "server", "database", "upgrade", "-y"], env=_prefect_home_env(home), check=True,
+                       capture_output=True)  # fmt: skip
 
     return _once_per_run(request.config, "prefect-home", build)
 
@@ -131,6 +131,10 @@ def embedded_prefect_env(migrated_prefect_home, tmp_path) -> dict[str, str]:
     the migrated one."""
     home = tmp_path / "prefect"
     shutil.copytree(migrated_prefect_home, home, ignore=shutil.ignore_patterns(".built"))
+    return _prefect_home_env(home)
+
+
+def _prefect_home_env(home: Path) -> dict[str, str]:
     return {**tool_env(), "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
 
 
@@ -153,6 +157,7 @@ def project(reproduced, tmp_path) -> Project:
 # (Not xdist's `--dist loadgroup`: it marks a group in each test's ID, which pytest 9.2's IDs no
 # longer let it change, and it spreads the other tests one by one, module fixtures and all.)
 SERVER_MODULES = "session-server-modules.json"
+SERVER_UNIT = "prefect-server"
 
 
 def _expected_minutes(item: pytest.Item) -> float:
@@ -173,13 +178,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         os.replace(written, record)  # every worker collects the same: whichever lands last is whole
     minutes: dict[str, float] = {}
     for item in items:
-        minutes[_module(item.nodeid)] = max(minutes.get(_module(item.nodeid), 0), _expected_minutes(item))
-    unit = {module: "prefect-server" if module in on_server else module for module in minutes}
+        module = _module(item.nodeid)
+        minutes[module] = max(minutes.get(module, 0), _expected_minutes(item))
+    unit = {module: SERVER_UNIT if module in on_server else module for module in minutes}
     unit_minutes: dict[str, float] = {}
     for module, expected in minutes.items():
         unit_minutes[unit[module]] = unit_minutes.get(unit[module], 0) + expected
+
     # Stable: a unit's modules stay together, each module in its own order.
-    items.sort(key=lambda item: (-unit_minutes[unit[_module(item.nodeid)]], unit[_module(item.nodeid)]))
+    def key(item: pytest.Item) -> tuple[float, str]:
+        of = unit[_module(item.nodeid)]
+        return -unit_minutes[of], of
+
+    items.sort(key=key)
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: no error where xdist is not installed
@@ -197,6 +208,6 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
             return set(json.loads(record.read_text())) if record.exists() else set()
 
         def _split_scope(self, nodeid: str) -> str:
-            return "prefect-server" if _module(nodeid) in self.on_server else super()._split_scope(nodeid)
+            return SERVER_UNIT if _module(nodeid) in self.on_server else super()._split_scope(nodeid)
 
     return ModulesAndTheServersModules(config, log)
