@@ -99,12 +99,7 @@ def sweep(args: argparse.Namespace) -> None:
     # all) still carry a busy server's bursts of 503s (SQLite under load).
     os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "4")
     _api_answers("sweep")
-    import httpx
-
-    from flows.sweep.flow import fmnist_sweep
-    from flows.sweep.leaderboard import format_table
     from flows.sweep.preflight import prepare
-    from flows.sweep.watch import ApiGone
 
     options = args.options
     try:  # refused before a flow run starts
@@ -112,6 +107,14 @@ def sweep(args: argparse.Namespace) -> None:
         checked = prepare(root, options)
     except Exception as exc:  # noqa: BLE001 (a mistake of the user's or an unreachable server: one line)
         fail("sweep", exc)
+    # The sweep's own modules (Optuna's samplers, SciPy, pandas, Matplotlib, DVC's API) only now: a
+    # refusal above comes in about a second, not after four of imports.
+    import httpx
+
+    from flows.sweep.flow import fmnist_sweep
+    from flows.sweep.leaderboard import format_table
+    from flows.sweep.watch import ApiGone
+
     try:
         table = fmnist_sweep(options, checked, project=str(root))
     except ApiGone as exc:
