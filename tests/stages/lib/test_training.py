@@ -18,16 +18,17 @@ RECIPE_CNN = {**CNN, "stem": "whitened_patches", "optimizer": "nesterov", "learn
               "label_smoothing": 0.1}  # fmt: skip
 
 
+# float32 only: in mixed_bfloat16 two trainings of the same params once ended with different
+# weights here (docs/pipeline.md, "What is reproducible where"); bfloat16's own test is below.
 @pytest.mark.parametrize(
     ("build", "p"),
     [
         (build_mlp, MLP),
         (build_cnn, CNN),
         (build_cnn, AUGMENTED_CNN),
-        (build_cnn, BFLOAT16_CNN),
         (build_cnn, RECIPE_CNN),
     ],
-    ids=["mlp", "cnn", "cnn-augmented-cosine-ema", "cnn-mixed-bfloat16", "cnn-recipe"],
+    ids=["mlp", "cnn", "cnn-augmented-cosine-ema", "cnn-recipe"],
 )
 def test_same_params_give_the_same_model(build, p):
     model_a, history_a = train_once(build, p)
