@@ -65,11 +65,38 @@ def tiny_idx(tmp_path: Path) -> TinyIdx:
     return write_idx_dir(tmp_path / "source")
 
 
+SESSION_SERVER = pytest.StashKey[PrefectServer]()
+ON_SERVER = pytest.StashKey[set[str]]()  # the modules that use the session's server
+
+
 @pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory) -> Iterator[PrefectServer]:
-    """One real Prefect server (`prefect server start`, 127.0.0.1) for the test session."""
+def prefect_server(request, tmp_path_factory) -> Iterator[PrefectServer]:
+    """One real Prefect server (`prefect server start`, 127.0.0.1) for the test session. It runs
+    while the modules that use it do, which run one after another (below): stopped when the next
+    test is of another module, started again, on the same port and database, if one of them follows."""
     with running_prefect_server(tmp_path_factory.mktemp("prefect-server")) as server:
+        request.config.stash[SESSION_SERVER] = server
         yield server
+
+
+def _uses_the_session_server(item: pytest.Item | None) -> bool:
+    return item is not None and _module(item.nodeid) in item.config.stash.get(ON_SERVER, set())
+
+
+@pytest.hookimpl(tryfirst=True)  # before the test's fixtures are set up
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    server = item.config.stash.get(SESSION_SERVER, None)
+    if server is not None and _uses_the_session_server(item) and server.process.poll() is not None:
+        server.start()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
+    result = yield  # the test's fixtures torn down, its module's too if the next test is of another module
+    server = item.config.stash.get(SESSION_SERVER, None)
+    if server is not None and _uses_the_session_server(item) and nextitem and not _uses_the_session_server(nextitem):
+        server.stop()  # idle until the session ends otherwise: a server costs 2-4 CPU-s a minute
+    return result
 
 
 def _run_directory(config: pytest.Config) -> Path:
@@ -138,6 +165,20 @@ def _prefect_home_env(home: Path) -> dict[str, str]:
     return {**tool_env(), "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The trainings a test runs in its own process (tests/stages/) get one intra-op and one inter-op
+    thread. Three xdist workers share two cores, so a second thread buys no speed. And oneDNN splits
+    a primitive's work by the thread that calls it, so two trainings from the same seed have, rarely
+    and under load, ended with different weights. The stages that DVC starts keep TensorFlow's defaults.
+    Set before TensorFlow's runtime starts, which is at the first op: collection imports it and runs none."""
+    import sys
+
+    if "tensorflow" in sys.modules:  # imported by a test module: some test here trains in-process
+        tf = sys.modules["tensorflow"]
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
 @pytest.fixture
 def project(reproduced, tmp_path) -> Project:
     """A copy of the session's tiny reproduced project, for a test to run things in or damage."""
@@ -151,8 +192,8 @@ def project(reproduced, tmp_path) -> Project:
 # (N wall minutes on a 2-vCPU machine with the suite beside it; a slow mark alone counts one).
 #
 # The modules that use the session's Prefect server are one unit, on one worker: one server for the
-# run instead of one per worker that meets such a module (a server costs 9 CPU-s to start and one
-# or two a minute to keep, for the rest of the run). The workers, which collect, write down those
+# run instead of one per worker that meets such a module (a server costs 9 CPU-s to start and
+# 2-4 a minute to keep, so it stops when they are done). The workers, which collect, write down those
 # modules in the run's directory; the scheduler, in the controller, reads them once all have collected.
 # (Not xdist's `--dist loadgroup`: it marks a group in each test's ID, which pytest 9.2's IDs no
 # longer let it change, and it spreads the other tests one by one, module fixtures and all.)
@@ -171,6 +212,7 @@ def _module(nodeid: str) -> str:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     on_server = sorted({_module(i.nodeid) for i in items if "prefect_server" in getattr(i, "fixturenames", ())})
+    config.stash[ON_SERVER] = set(on_server)
     if hasattr(config, "workerinput"):
         record = _run_directory(config) / SERVER_MODULES
         written = record.with_name(f"{record.name}.{config.workerinput['workerid']}")

@@ -18,9 +18,9 @@ RECIPE_CNN = {**CNN, "stem": "whitened_patches", "optimizer": "nesterov", "learn
               "label_smoothing": 0.1}  # fmt: skip
 
 
-# Seeding: float32, the default, where a run alone has always been bit-identical. Under the inner
-# loop's load two trainings have rarely differed, once in mixed_bfloat16 and once in float32
-# (docs/pipeline.md, "What is reproducible where"); bfloat16's own test is below.
+# Seeding: float32, the default. The test process trains on one thread (tests/conftest.py): on two,
+# under the inner loop's load, two trainings have rarely differed, once in mixed_bfloat16 and once
+# in float32 (docs/pipeline.md, "What is reproducible where"); bfloat16's own test is below.
 @pytest.mark.parametrize(
     ("build", "p"),
     [
