@@ -140,6 +140,23 @@ def reproduced(request) -> Project:
 
 
 @pytest.fixture(scope="session")
+def mlp_retrained(request, reproduced) -> Project:
+    """`reproduced` (HEAD~1), then a commit whose MLP trained three epochs instead of one (HEAD): the
+    two commits that compare, plots and review tests read, built once per test run. Tests take a copy."""
+
+    def build(directory: Path) -> None:
+        project = reproduced.copy_to(directory / "project")
+        project.set_params(train_mlp={"epochs": 3})
+        (directory / "ran").write_text(" ".join(project.repro()))
+        project.commit("mlp: 3 epochs")
+
+    directory = _once_per_run(request.config, "mlp-retrained", build)
+    retrained = Project.existing(directory / "project")
+    retrained.ran = (directory / "ran").read_text().split()  # what the second commit's `dvc repro` ran
+    return retrained
+
+
+@pytest.fixture(scope="session")
 def migrated_prefect_home(request) -> Path:
     """A Prefect home whose empty SQLite database is migrated, once per test run. An embedded server
     on a new home migrates its database first: 7 of the 19 CPU-s of a `fmnist-flow run` with nothing to do."""

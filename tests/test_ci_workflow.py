@@ -32,24 +32,22 @@ def test_the_workflow_runs_on_actions_checkout_and_posts_a_comment():
     assert True in workflow and "pull_request" in workflow[True]  # YAML reads `on:` as True
 
 
-def test_the_workflows_steps_post_the_verdicts_of_a_pull_request(reproduced, tmp_path):
+def test_the_workflows_steps_post_the_verdicts_of_a_pull_request(mlp_retrained, tmp_path):
     origin, dvc_remote = tmp_path / "origin.git", tmp_path / "dvc-remote"
-    user = reproduced.copy_to(tmp_path / "user")
-    for name in ("run", "pyproject.toml", "README.md"):  # what `./run setup` reads
-        shutil.copy(PROJECT / name, user.root / name)
-    user.run("dvc", "remote", "add", "-d", "shared", str(dvc_remote))
-    user.commit("the repository as on GitHub")
+    # A pull request: the MLP trains three epochs (branch more-epochs), main has the tiny pipeline.
+    user = mlp_retrained.copy_to(tmp_path / "user")
+    user.run("git", "checkout", "-q", "-b", "more-epochs")
+    user.run("git", "branch", "-f", "main", "HEAD~1")
     user.run("git", "init", "-q", "--bare", "--initial-branch", "main", str(origin))
     user.run("git", "remote", "add", "origin", str(origin))
-    user.run("git", "push", "-q", "origin", "main")
-    user.run("dvc", "push")
-    # A pull request: the MLP trains three epochs.
-    user.run("git", "checkout", "-q", "-b", "more-epochs")
-    user.set_params(train_mlp={"epochs": 3})
-    user.repro()
-    user.commit("mlp: 3 epochs")
-    user.run("git", "push", "-q", "origin", "more-epochs")
-    user.run("dvc", "push")
+    for branch in ("main", "more-epochs"):
+        user.run("git", "checkout", "-q", branch)
+        for name in ("run", "pyproject.toml", "README.md"):  # what `./run setup` reads
+            shutil.copy(PROJECT / name, user.root / name)
+        user.run("dvc", "remote", "add", "-d", "-f", "shared", str(dvc_remote))
+        user.commit("the repository as on GitHub")
+        user.run("git", "push", "-q", "origin", branch)
+    user.run("dvc", "push", "--all-branches")
 
     # actions/checkout with fetch-depth 0: a clone of the branch, origin/main beside it.
     runner = tmp_path / "runner"

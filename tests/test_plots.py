@@ -101,17 +101,14 @@ def test_plots_show_draws_the_curated_plots_only(reproduced, tmp_path):
     assert_curated_plots(_drawn(project, "show"), _definitions(project), {"workspace"}, test_images)
 
 
-def test_plots_diff_draws_the_curated_plots_of_both_commits(reproduced, tmp_path):
-    project = reproduced.copy_to(tmp_path / "project")
-    assert project.params()["train_mlp"]["epochs"] == 1
-    project.set_params(train_mlp={"epochs": 2})
-    assert project.repro() == ["train-mlp", "evaluate", "report"]
-    project.commit("mlp: 2 epochs")
+def test_plots_diff_draws_the_curated_plots_of_both_commits(mlp_retrained, tmp_path):
+    project = mlp_retrained.copy_to(tmp_path / "project")  # its MLP trained 1 epoch at HEAD~1, 3 at HEAD
+    assert mlp_retrained.ran == ["train-mlp", "evaluate", "report"]
     test_images = project.read_json("data/processed/stats.json")["splits"]["test"]["count"]
     drawn = _drawn(project, "diff", "HEAD~1", "HEAD")
     epochs = assert_curated_plots(drawn, _definitions(project), {"HEAD~1", "HEAD"}, test_images)
-    # Each commit's own curves: the MLP's grew by an epoch, the CNN's did not change.
+    # Each commit's own curves: the MLP's grew by two epochs, the CNN's did not change.
     accuracy = {(rev, series): n for (path, rev, series), n in epochs.items() if path.endswith("/accuracy.csv")}
-    assert accuracy == {(rev, f"{model} {split}"): 2 if (rev, model) == ("HEAD", "MLP") else 1
+    assert accuracy == {(rev, f"{model} {split}"): 3 if (rev, model) == ("HEAD", "MLP") else 1
                         for rev in ("HEAD~1", "HEAD") for model in ("MLP", "CNN")
                         for split in ("training", "validation")}  # fmt: skip

@@ -21,13 +21,10 @@ SLOW = pytest.mark.slow(minutes=13)  # the tests on a real git + DVC repo
 
 
 @pytest.fixture(scope="module")
-def history(reproduced, tmp_path_factory) -> Project:
+def history(mlp_retrained, tmp_path_factory) -> Project:
     """The tiny pipeline (HEAD~1), then a commit whose MLP trained three epochs instead of one (HEAD)."""
-    project = reproduced.copy_to(tmp_path_factory.mktemp("compare") / "project")
-    project.set_params(train_mlp={"epochs": 3})
-    assert project.repro() == ["train-mlp", "evaluate", "report"]
-    project.commit("mlp: 3 epochs")
-    return project
+    assert mlp_retrained.ran == ["train-mlp", "evaluate", "report"]
+    return mlp_retrained.copy_to(tmp_path_factory.mktemp("compare") / "project")
 
 
 def compare(project: Project, *args: str, check: bool = True):
