@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +96,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
     result = yield  # the test's fixtures torn down, its module's too if the next test is of another module
     server = item.config.stash.get(SESSION_SERVER, None)
     if server is not None and _uses_the_session_server(item) and nextitem and not _uses_the_session_server(nextitem):
-        server.stop()  # idle until the session ends otherwise: a server costs 2-4 CPU-s a minute
+        server.stop()  # idle until the session ends otherwise: 1-4 CPU-s a minute (Zen 4 to Zen 3)
     return result
 
 
@@ -188,8 +189,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     a primitive's work by the thread that calls it, so two trainings from the same seed have, rarely
     and under load, ended with different weights. The stages that DVC starts keep TensorFlow's defaults.
     Set before TensorFlow's runtime starts, which is at the first op: collection imports it and runs none."""
-    import sys
-
     if "tensorflow" in sys.modules:  # imported by a test module: some test here trains in-process
         tf = sys.modules["tensorflow"]
         tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -210,7 +209,7 @@ def project(reproduced, tmp_path) -> Project:
 #
 # The modules that use the session's Prefect server are one unit, on one worker: one server for the
 # run instead of one per worker that meets such a module (a server costs 9 CPU-s to start and
-# 2-4 a minute to keep, so it stops when they are done). The workers, which collect, write down those
+# 1-4 a minute idle, so it stops when they are done). The workers, which collect, write down those
 # modules in the run's directory; the scheduler, in the controller, reads them once all have collected.
 # (Not xdist's `--dist loadgroup`: it marks a group in each test's ID, which pytest 9.2's IDs no
 # longer let it change, and it spreads the other tests one by one, module fixtures and all.)
