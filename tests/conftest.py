@@ -81,6 +81,7 @@ def prefect_server(request, tmp_path_factory) -> Iterator[PrefectServer]:
 
 
 def _uses_the_session_server(item: pytest.Item | None) -> bool:
+    """Whether `item` is a test of a module on the session's server (None: the session's end)."""
     return item is not None and _module(item.nodeid) in item.config.stash.get(ON_SERVER, set())
 
 
@@ -95,7 +96,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
     result = yield  # the test's fixtures torn down, its module's too if the next test is of another module
     server = item.config.stash.get(SESSION_SERVER, None)
-    if server is not None and _uses_the_session_server(item) and nextitem and not _uses_the_session_server(nextitem):
+    if server is not None and _uses_the_session_server(item) and not _uses_the_session_server(nextitem):
         server.stop()  # idle until the session ends otherwise: 1-4 CPU-s a minute (Zen 4 to Zen 3)
     return result
 
@@ -121,40 +122,38 @@ def _once_per_run(config: pytest.Config, name: str, build: Callable[[Path], None
     return shared / name
 
 
+def _committed_once_per_run(
+    config: pytest.Config, name: str, start: Callable[[Path], Project], params: dict[str, dict], message: str
+) -> Project:
+    """`start(root)` with `params` set, reproduced by `dvc repro` and committed as `message`, once per
+    test run (_once_per_run). Its `ran`: the stages that `dvc repro` ran, in its order."""
+
+    def build(directory: Path) -> None:
+        project = start(directory / "project")
+        project.set_params(**params)
+        (directory / "ran").write_text(" ".join(project.repro()))
+        project.commit(message)
+
+    directory = _once_per_run(config, name, build)
+    project = Project.existing(directory / "project")
+    project.ran = (directory / "ran").read_text().split()
+    return project
+
+
 @pytest.fixture(scope="session")
 def reproduced(request) -> Project:
     """The project with tiny params on the real data, reproduced by `dvc repro` and committed,
     once per test run. Tests read it, and take a copy (`reproduced.copy_to`) before running anything in it."""
     require_real_data()
-
-    def build(directory: Path) -> None:
-        project = Project(directory / "project")
-        project.set_params(**TINY_PARAMS)
-        ran = project.repro()
-        project.commit("tiny pipeline")
-        (directory / "ran").write_text(" ".join(ran))
-
-    directory = _once_per_run(request.config, "reproduced", build)
-    reproduced = Project.existing(directory / "project")
-    reproduced.ran = (directory / "ran").read_text().split()  # the stages `dvc repro` ran, in its order
-    return reproduced
+    return _committed_once_per_run(request.config, "reproduced", Project, TINY_PARAMS, "tiny pipeline")
 
 
 @pytest.fixture(scope="session")
 def mlp_retrained(request, reproduced) -> Project:
     """`reproduced` (HEAD~1), then a commit whose MLP trained three epochs instead of one (HEAD): the
     two commits that compare, plots and review tests read, built once per test run. Tests take a copy."""
-
-    def build(directory: Path) -> None:
-        project = reproduced.copy_to(directory / "project")
-        project.set_params(train_mlp={"epochs": 3})
-        (directory / "ran").write_text(" ".join(project.repro()))
-        project.commit("mlp: 3 epochs")
-
-    directory = _once_per_run(request.config, "mlp-retrained", build)
-    retrained = Project.existing(directory / "project")
-    retrained.ran = (directory / "ran").read_text().split()  # what the second commit's `dvc repro` ran
-    return retrained
+    return _committed_once_per_run(request.config, "mlp-retrained", reproduced.copy_to,
+                                   {"train_mlp": {"epochs": 3}}, "mlp: 3 epochs")  # fmt: skip
 
 
 @pytest.fixture(scope="session")
